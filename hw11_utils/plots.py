@@ -1,0 +1,204 @@
+"""Plots for the notebook (seaborn): learning curves, adaptation curves, reference policies, frames.
+
+Every function returns the matplotlib ``Figure`` and saves it when given ``save_path``. Bands are
+95% confidence intervals: across seeds for learning curves, and as computed by
+:func:`~hw11_utils.evaluation.few_shot_table` for adaptation curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from hw11_utils.evaluation import few_shot_table
+
+PathLike = Union[str, Path, None]
+History = Mapping[str, Sequence[float]]
+
+
+def _finish(fig: Figure, save_path: PathLike) -> Figure:
+    fig.tight_layout()
+    if save_path is not None:
+        Path(save_path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(save_path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def plot_learning_curves(
+    histories: Mapping[str, Union[History, Sequence[History]]],
+    x: str = "iteration",
+    y: str = "normalised_return",
+    title: Optional[str] = None,
+    save_path: PathLike = None,
+) -> Figure:
+    """Learning curves of several methods, with a 95% CI band across seeds.
+
+    Args:
+        histories: method name -> a training history (dict of lists, as returned by ``train``) or a
+            list of them (one per seed).
+        x, y: the history keys plotted on the horizontal and vertical axes.
+        title: figure title.
+        save_path: where to save the figure (``None``: do not save).
+    """
+    frames = []
+    for name, runs in histories.items():
+        runs = [runs] if isinstance(runs, Mapping) else list(runs)
+        for seed, history in enumerate(runs):
+            if x not in history or y not in history:
+                raise KeyError(f"history of {name!r} needs keys {x!r} and {y!r}; it has {sorted(history)}")
+            frames.append(pd.DataFrame({x: history[x], y: history[y], "method": name, "seed": seed}))
+    data = pd.concat(frames, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(data=data, x=x, y=y, hue="method", errorbar=("ci", 95), ax=ax)
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(y.replace("_", " "))
+    if y == "normalised_return":
+        ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title or "Learning curves (mean and 95% CI across seeds)")
+    return _finish(fig, save_path)
+
+
+def plot_adaptation_curves(
+    table_or_curves: Union[pd.DataFrame, Mapping[str, Any]],
+    unit_label: str = "adaptation units (gradient steps or episodes)",
+    title: Optional[str] = None,
+    save_path: PathLike = None,
+) -> Figure:
+    """Normalised return after 0, 1, ... adaptation units per method, with confidence bands.
+
+    Args:
+        table_or_curves: a :func:`~hw11_utils.evaluation.few_shot_table` DataFrame, or the dict of
+            curves it takes (name -> float [seeds, tasks, units + 1]).
+        unit_label: label of the horizontal axis.
+        title: figure title.
+        save_path: where to save the figure.
+    """
+    table = table_or_curves if isinstance(table_or_curves, pd.DataFrame) else few_shot_table(table_or_curves)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    palette = sns.color_palette(n_colors=table["method"].nunique())
+    for colour, (name, rows) in zip(palette, table.groupby("method", sort=False)):
+        ax.plot(rows["unit"], rows["mean"], marker="o", color=colour, label=name)
+        ax.fill_between(rows["unit"], rows["lower"], rows["upper"], color=colour, alpha=0.2)
+    ax.set_xticks(sorted(table["unit"].unique()))
+    ax.set_xlabel(unit_label)
+    ax.set_ylabel("normalised return")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(title="method")
+    ax.set_title(title or "Few-shot adaptation on held-out tasks (mean and 95% CI)")
+    return _finish(fig, save_path)
+
+
+def plot_reference_policies(
+    df: pd.DataFrame, title: Optional[str] = None, save_path: PathLike = None
+) -> Figure:
+    """Bar chart of the reference policies' normalised return per family, with 95% CI error bars.
+
+    Args:
+        df: long format, one row per (family, policy, task) with columns ``family``, ``policy`` and
+            ``normalised_return`` (as written by ``benchmarks/reference_policies.py``).
+        title: figure title.
+        save_path: where to save the figure.
+    """
+    fig, ax = plt.subplots(figsize=(9, 4))
+    sns.barplot(data=df, x="family", y="normalised_return", hue="policy", errorbar=("ci", 95), ax=ax)
+    ax.set_xlabel("task family")
+    ax.set_ylabel("normalised return")
+    ax.set_ylim(0.0, 1.05)
+    ax.legend(title="policy", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title or "Reference policies on held-out tasks (mean and 95% CI)")
+    return _finish(fig, save_path)
+
+
+def show_frames(
+    frames: Sequence[np.ndarray],
+    titles: Optional[Sequence[str]] = None,
+    num_columns: int = 4,
+    save_path: PathLike = None,
+) -> Figure:
+    """Show RGB frames (uint8 [H, W, 3]) in a grid."""
+    if len(frames) == 0:
+        raise ValueError("show_frames needs at least one frame")
+    num_columns = min(num_columns, len(frames))
+    num_rows = -(-len(frames) // num_columns)
+    fig, axes = plt.subplots(num_rows, num_columns, figsize=(3 * num_columns, 2.1 * num_rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(frames):
+            ax.imshow(frames[i])
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    return _finish(fig, save_path)
+
+
+def animate_frames(frames: Sequence[np.ndarray], fps: int = 50, title: Optional[str] = None) -> Any:
+    """A matplotlib animation of RGB frames as HTML (display it in a notebook with ``IPython.display``).
+
+    Returns:
+        an ``IPython.display.HTML`` object if IPython is installed, else the HTML string.
+    """
+    from matplotlib import animation
+
+    if len(frames) == 0:
+        raise ValueError("animate_frames needs at least one frame")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    image = ax.imshow(frames[0])
+
+    def update(i: int):
+        image.set_data(frames[i])
+        return (image,)
+
+    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000 / fps, blit=True)
+    html = anim.to_jshtml(fps=fps)
+    plt.close(fig)
+    try:
+        from IPython.display import HTML
+    except ImportError:  # pragma: no cover - IPython is there in every notebook
+        return html
+    return HTML(html)
+
+
+def rollout_frames(policy: Any, task: Any, num_steps: int = 200, seed: int = 0, every: int = 1) -> list[np.ndarray]:
+    """Render one episode of a policy on one task: a list of uint8 [400, 600, 3] frames.
+
+    Args:
+        policy: a :data:`~hw11_utils.rollouts.PolicyFn` (called with N = 1; the greedy action is
+            taken) or a controller with ``act(obs [1, 4]) -> actions [1]``.
+        task: a :class:`~hw11_utils.tasks.Task`.
+        num_steps: steps at most (the episode stops when the pole falls).
+        seed: seeds the initial state.
+        every: keep one frame out of ``every``.
+    """
+    import torch
+
+    from hw11_utils.envs import ParameterizedCartPoleEnv
+    from hw11_utils.rollouts import StepInput
+
+    env = ParameterizedCartPoleEnv(task, render_mode="rgb_array")
+    obs, _ = env.reset(seed=seed)
+    frames, state = [env.render()], None
+    prev_action, prev_reward = torch.zeros(1, dtype=torch.long), torch.zeros(1)
+    for t in range(num_steps):
+        if hasattr(policy, "act"):
+            action = int(policy.act(obs[None])[0])
+        else:
+            step = StepInput(torch.from_numpy(obs)[None], prev_action, prev_reward, torch.zeros(1), 0, state)
+            with torch.no_grad():
+                logits, state = policy(step)
+            action = int(logits.argmax(dim=-1)[0])
+        obs, reward, terminated, _, _ = env.step(action)
+        prev_action, prev_reward = torch.tensor([action]), torch.tensor([reward], dtype=torch.float32)
+        if (t + 1) % every == 0 or terminated:
+            frames.append(env.render())
+        if terminated:
+            break
+    return frames
