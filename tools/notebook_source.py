@@ -32,6 +32,7 @@ ROLES = ("readonly", "solution", "tests", "answer")
 ALLOWED_KEYS = {"role", "grade_id", "points"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 INCLUDE_PATTERN = re.compile(r"^# include: ([A-Za-z_][\w.]*)\.([A-Za-z_]\w*)\s*$")
+INCLUDE_IMPORTS_PATTERN = re.compile(r"^# include-imports: ([A-Za-z_][\w.]*)\s*$")
 TEMPLATE_PATTERN = re.compile(r"\{\{\s*([A-Z_]+)\s*\}\}")
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -49,15 +50,27 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
+def _defines(node: ast.stmt, name: str) -> bool:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name == name
+    if isinstance(node, ast.Assign):
+        return any(isinstance(target, ast.Name) and target.id == name for target in node.targets)
+    if isinstance(node, ast.AnnAssign):
+        return isinstance(node.target, ast.Name) and node.target.id == name
+    return False
+
+
 def object_source(module_path: Path, name: str) -> str:
-    """Exact source text of the top-level function or class ``name`` in a Python file.
+    """Exact source text of the top-level function, class or assignment ``name`` in a Python file.
 
     Decorators are included; nothing before them (comments, blank lines) is.
     """
     text = module_path.read_text()
     tree = ast.parse(text, filename=str(module_path))
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+        if _defines(node, name):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                return "\n".join(text.splitlines()[node.lineno - 1 : node.end_lineno])
             all_lines = text.splitlines()
             first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
             end = node.end_lineno  # ast stops at the last statement: keep the indented comments after
@@ -70,16 +83,43 @@ def object_source(module_path: Path, name: str) -> str:
             while end > first and not all_lines[end - 1].strip():
                 end -= 1
             return "\n".join(all_lines[first:end])
-    raise SourceError(f"{module_path}: no top-level function or class named '{name}'")
+    raise SourceError(f"{module_path}: no top-level function, class or assignment named '{name}'")
+
+
+def module_imports(module_path: Path) -> str:
+    """The import statements of a module, except ``from __future__`` and imports of ``solutions``.
+
+    A notebook cell ``# include-imports: solutions.maml`` gets exactly the names the reference
+    module uses; the names it imports from other ``solutions`` modules are defined by earlier cells.
+    """
+    text = module_path.read_text()
+    lines = text.splitlines()
+    kept = []
+    for node in ast.parse(text).body:
+        top_module = (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else ""
+        if top_module in ("__future__", "solutions"):
+            continue
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "solutions" for alias in node.names):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            kept.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+    return "\n".join(kept)
 
 
 def expand_includes(source: str, repo_root: Path, where: str) -> str:
     """Replace every ``# include: package.module.name`` line by the source of that object."""
     out = []
     for line in source.split("\n"):
+        imports = INCLUDE_IMPORTS_PATTERN.match(line)
+        if imports is not None:
+            module_path = repo_root.joinpath(*imports.group(1).split(".")).with_suffix(".py")
+            if not module_path.is_file():
+                raise SourceError(f"{where}: include-imports '{imports.group(1)}': no file {module_path}")
+            out.append(module_imports(module_path))
+            continue
         match = INCLUDE_PATTERN.match(line)
         if match is None:
-            if line.lstrip().startswith("# include:"):
+            if line.lstrip().startswith(("# include:", "# include-imports:")):
                 raise SourceError(f"{where}: malformed include line {line!r}; use '# include: package.module.name'")
             out.append(line)
             continue
