@@ -47,7 +47,7 @@ METHODS = ("agnostic", "finetune", "oracle")
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BaselineConfig:
-    """Hyper-parameters of the baselines (defaults: the HOMEWORK budget).
+    """Hyper-parameters of the baselines (defaults: the BASELINE_HOMEWORK budget).
 
     Attributes:
         method: ``"agnostic"``, ``"finetune"`` (trained as ``agnostic``; its adaptation curve
@@ -95,10 +95,10 @@ class BaselineConfig:
 
 
 #: The notebook's default run (a few minutes on a 2-core CPU).
-HOMEWORK = BaselineConfig()
+BASELINE_HOMEWORK = BaselineConfig()
 #: Seconds: tests, CI and autograding.
-QUICK = dataclasses.replace(
-    HOMEWORK, num_iterations=10, tasks_per_iteration=8, episode_length=100, update_epochs=2, eval_tasks=0
+BASELINE_QUICK = dataclasses.replace(
+    BASELINE_HOMEWORK, num_iterations=10, tasks_per_iteration=8, episode_length=100, update_epochs=2, eval_tasks=0
 )
 
 
@@ -115,7 +115,7 @@ class ActorCritic(nn.Module):
     Shapes: inputs [..., D] with D = 4 (+ TASK_FEATURE_DIM for the oracle); logits [..., A]; values [...].
     """
 
-    def __init__(self, config: BaselineConfig = HOMEWORK, num_actions: int = 2) -> None:
+    def __init__(self, config: BaselineConfig = BASELINE_HOMEWORK, num_actions: int = 2) -> None:
         super().__init__()
         if config.method not in METHODS:
             raise ValueError(f"unknown method {config.method!r}; valid methods are {list(METHODS)}")
@@ -241,8 +241,8 @@ def ppo_update(
 # --------------------------------------------------------------------------------------------------
 # Training loop
 # --------------------------------------------------------------------------------------------------
-def train(
-    config: BaselineConfig = HOMEWORK,
+def train_baseline(
+    config: BaselineConfig = BASELINE_HOMEWORK,
     family: str = "flip",
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
@@ -287,7 +287,7 @@ def train(
             history.setdefault(key, []).append(value)
         bar.set_postfix(normalised_return=f"{history['normalised_return'][-1]:.2f}")
     if config.eval_tasks > 0:
-        curve = adaptation_curve(model, meta_test_tasks(family, n=config.eval_tasks), seed=seed, device=device)
+        curve = baseline_adaptation_curve(model, meta_test_tasks(family, n=config.eval_tasks), seed=seed, device=device)
         history["eval_adaptation_curve"] = curve.mean(axis=0).tolist()
     return model, history
 
@@ -378,7 +378,7 @@ def finetune_curve(
     return curve
 
 
-def adaptation_curve(
+def baseline_adaptation_curve(
     model: ActorCritic,
     tasks: Sequence[Task],
     num_units: int = 3,
@@ -417,7 +417,7 @@ def adaptation_curve(
 # --------------------------------------------------------------------------------------------------
 # Checkpoints
 # --------------------------------------------------------------------------------------------------
-def save_checkpoint(model: ActorCritic, path: str, metadata: Optional[dict[str, Any]] = None) -> None:
+def save_baseline(model: ActorCritic, path: str, metadata: Optional[dict[str, Any]] = None) -> None:
     """Save the config, the weights and optional metadata (e.g. family, training time): a small file."""
     torch.save(
         {
@@ -429,8 +429,8 @@ def save_checkpoint(model: ActorCritic, path: str, metadata: Optional[dict[str, 
     )
 
 
-def load_checkpoint(path: str, device: Union[str, torch.device] = "cpu") -> ActorCritic:
-    """Load an :class:`ActorCritic` saved by :func:`save_checkpoint` (metadata in ``model.metadata``)."""
+def load_baseline(path: str, device: Union[str, torch.device] = "cpu") -> ActorCritic:
+    """Load an :class:`ActorCritic` saved by :func:`save_baseline` (metadata in ``model.metadata``)."""
     checkpoint = torch.load(path, map_location=device, weights_only=True)
     values = dict(checkpoint["config"])
     values["hidden_sizes"] = tuple(values["hidden_sizes"])
@@ -441,7 +441,7 @@ def load_checkpoint(path: str, device: Union[str, torch.device] = "cpu") -> Acto
 
 
 # --------------------------------------------------------------------------------------------------
-# Command line: train the HOMEWORK baselines of a family, save their checkpoints, print the few-shot table
+# Command line: train the BASELINE_HOMEWORK baselines of a family, save their checkpoints, print the few-shot table
 # --------------------------------------------------------------------------------------------------
 def main() -> None:
     """``python -m solutions.baselines --family flip [--quick] [--seed 0] [--save]``."""
@@ -452,19 +452,19 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="Train the baselines of one task family.")
     parser.add_argument("--family", default="flip")
-    parser.add_argument("--quick", action="store_true", help="the QUICK budget instead of HOMEWORK")
+    parser.add_argument("--quick", action="store_true", help="the BASELINE_QUICK budget instead of BASELINE_HOMEWORK")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-tasks", type=int, default=200, help="held-out tasks of the few-shot table")
     parser.add_argument("--save", action="store_true", help="save the checkpoints")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    budget = QUICK if args.quick else HOMEWORK
+    budget = BASELINE_QUICK if args.quick else BASELINE_HOMEWORK
     checkpoints = Path(__file__).resolve().parent.parent / "hw11_utils" / "checkpoints"
     models = {}
     for method in ("agnostic", "oracle"):
         config = dataclasses.replace(budget, method=method)
         start = time.perf_counter()
-        model, history = train(config, args.family, seed=args.seed)
+        model, history = train_baseline(config, args.family, seed=args.seed)
         seconds = time.perf_counter() - start
         last = float(np.mean(history["normalised_return"][-10:]))
         print(f"{method}: trained in {seconds:.1f} s, {history['env_steps'][-1]:,} env steps, "
@@ -473,7 +473,7 @@ def main() -> None:
         if args.save:
             checkpoints.mkdir(exist_ok=True)
             path = checkpoints / f"baseline_{method}_{args.family}.pt"
-            save_checkpoint(model, str(path), metadata={
+            save_baseline(model, str(path), metadata={
                 "family": args.family, "seed": args.seed, "train_seconds": round(seconds, 1),
                 "final_training_return": round(last, 4),
             })
@@ -481,9 +481,9 @@ def main() -> None:
     tasks = meta_test_tasks(args.family, n=args.eval_tasks)
     start = time.perf_counter()
     curves = {
-        "agnostic": adaptation_curve(models["agnostic"], tasks, seed=args.seed),
-        "finetune": adaptation_curve(models["agnostic"], tasks, seed=args.seed, method="finetune"),
-        "oracle": adaptation_curve(models["oracle"], tasks, seed=args.seed),
+        "agnostic": baseline_adaptation_curve(models["agnostic"], tasks, seed=args.seed),
+        "finetune": baseline_adaptation_curve(models["agnostic"], tasks, seed=args.seed, method="finetune"),
+        "oracle": baseline_adaptation_curve(models["oracle"], tasks, seed=args.seed),
     }
     print_table(few_shot_table(curves), title=f"{args.family}: normalised return after 0..3 adaptation units, "
                 f"{len(tasks)} held-out tasks (mean ± 95% CI over tasks)")

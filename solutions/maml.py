@@ -18,7 +18,7 @@ would cut the meta-gradient. The outer update uses Adam on the same REINFORCE lo
 TRPO); the sampling distribution's dependence on theta is ignored, as in the paper.
 
 Student TODOs (``STUDENT_TODOS``): ``inner_loss``, ``inner_step``, ``meta_loss``, ``adapt``.
-The rest (config, batching helpers, ``meta_step``, ``train``, ``adaptation_curve``, checkpoints)
+The rest (config, batching helpers, ``meta_step``, ``train_maml``, ``maml_adaptation_curve``, checkpoints)
 is given code.
 """
 
@@ -50,7 +50,7 @@ STUDENT_TODOS = ("inner_loss", "inner_step", "meta_loss", "adapt")
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MAMLConfig:
-    """Hyper-parameters of MAML (defaults: the HOMEWORK budget on the ``flip`` family).
+    """Hyper-parameters of MAML (defaults: the homework budget on the ``flip`` family).
 
     Attributes:
         family: task family to meta-train on (see ``hw11_utils.tasks.FAMILIES``).
@@ -92,10 +92,10 @@ class MAMLConfig:
 
 
 #: The notebook's default run (a few minutes on a 2-core CPU).
-HOMEWORK = MAMLConfig()
+MAML_HOMEWORK = MAMLConfig()
 #: Seconds: tests, CI and autograding.
-QUICK = dataclasses.replace(
-    HOMEWORK,
+MAML_QUICK = dataclasses.replace(
+    MAML_HOMEWORK,
     meta_batch_size=8,
     inner_episodes=10,
     outer_episodes=4,
@@ -112,10 +112,10 @@ class MAMLPolicy(nn.Module):
     """The meta-parameters theta: an MLP ``obs [..., 4] -> logits [..., 2]``, plus the config it uses.
 
     ``model.policy`` is the network whose parameters are adapted; ``model.config`` keeps the
-    inner-loop settings (``inner_lr``, ``inner_episodes``, ...) used by :func:`adaptation_curve`.
+    inner-loop settings (``inner_lr``, ``inner_episodes``, ...) used by :func:`maml_adaptation_curve`.
     """
 
-    def __init__(self, config: MAMLConfig = HOMEWORK) -> None:
+    def __init__(self, config: MAMLConfig = MAML_HOMEWORK) -> None:
         super().__init__()
         self.config = config
         self.policy = MLP(4, 2, config.hidden_sizes, activation=nn.Tanh, output_gain=0.01)
@@ -399,8 +399,8 @@ def meta_step(
     }
 
 
-def train(
-    config: MAMLConfig = HOMEWORK,
+def train_maml(
+    config: MAMLConfig = MAML_HOMEWORK,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
     progress: bool = True,
@@ -408,7 +408,7 @@ def train(
     """Meta-train a MAML policy on ``config.family``.
 
     Every iteration draws ``meta_batch_size`` tasks from the fixed meta-training set and makes one
-    :func:`meta_step`. At the end, the held-out curve of :func:`adaptation_curve` on
+    :func:`meta_step`. At the end, the held-out curve of :func:`maml_adaptation_curve` on
     ``config.eval_tasks`` meta-test tasks is stored in the history.
 
     Returns:
@@ -436,7 +436,8 @@ def train(
             history.setdefault(key, []).append(value)
         bar.set_postfix(post_return=f"{stats['normalised_return']:.2f}")
     if config.eval_tasks > 0:
-        curve = adaptation_curve(model, meta_test_tasks(config.family, n=config.eval_tasks), seed=seed, device=device)
+        eval_tasks = meta_test_tasks(config.family, n=config.eval_tasks)
+        curve = maml_adaptation_curve(model, eval_tasks, seed=seed, device=device)
         history["eval_adaptation_curve"] = curve.mean(axis=0).tolist()
     return model, history
 
@@ -444,7 +445,7 @@ def train(
 # --------------------------------------------------------------------------------------------------
 # Few-shot evaluation and checkpoints
 # --------------------------------------------------------------------------------------------------
-def adaptation_curve(
+def maml_adaptation_curve(
     model: MAMLPolicy,
     tasks: Sequence[Task],
     num_units: int = 3,
@@ -490,13 +491,13 @@ def adaptation_curve(
     return curve
 
 
-def save_checkpoint(model: MAMLPolicy, path: str) -> None:
+def save_maml(model: MAMLPolicy, path: str) -> None:
     """Save the meta-parameters and the config (a small file)."""
     torch.save({"config": dataclasses.asdict(model.config), "state_dict": model.state_dict()}, path)
 
 
-def load_checkpoint(path: str, device: Union[str, torch.device] = "cpu") -> MAMLPolicy:
-    """Load a :class:`MAMLPolicy` saved by :func:`save_checkpoint`."""
+def load_maml(path: str, device: Union[str, torch.device] = "cpu") -> MAMLPolicy:
+    """Load a :class:`MAMLPolicy` saved by :func:`save_maml`."""
     checkpoint = torch.load(path, map_location=device, weights_only=True)
     values = checkpoint["config"]
     values["hidden_sizes"] = tuple(values["hidden_sizes"])

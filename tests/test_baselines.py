@@ -17,24 +17,24 @@ def setup_module():
 def test_quick_training_improves_over_the_initial_policy():
     tasks = meta_test_tasks("pole_length", n=16)
     torch.manual_seed(0)
-    initial = baselines.ActorCritic(baselines.QUICK)  # the same initialisation as train(seed=0)
-    model, history = baselines.train(baselines.QUICK, "pole_length", seed=0, progress=False)
+    initial = baselines.ActorCritic(baselines.BASELINE_QUICK)  # the same initialisation as train(seed=0)
+    model, history = baselines.train_baseline(baselines.BASELINE_QUICK, "pole_length", seed=0, progress=False)
     before = baselines.evaluate(initial, tasks, episodes=4).mean()
     after = baselines.evaluate(model, tasks, episodes=4).mean()
     assert after > before + 0.2, f"QUICK PPO should learn to balance: {before:.2f} -> {after:.2f}"
-    assert len(history["normalised_return"]) == baselines.QUICK.num_iterations
+    assert len(history["normalised_return"]) == baselines.BASELINE_QUICK.num_iterations
     assert history["env_steps"] == sorted(history["env_steps"])
 
 
 def test_oracle_sees_the_task_features():
-    config = dataclasses.replace(baselines.QUICK, method="oracle")
+    config = dataclasses.replace(baselines.BASELINE_QUICK, method="oracle")
     model = baselines.ActorCritic(config)
     assert model.input_dim == 4 + 5
     tasks = [Task("flip", action_sign=1.0), Task("flip", action_sign=-1.0)]
-    curve = baselines.adaptation_curve(model, tasks, num_units=2)
+    curve = baselines.baseline_adaptation_curve(model, tasks, num_units=2)
     assert curve.shape == (2, 3) and np.all(curve == curve[:, :1]), "the oracle's curve is flat"
     with pytest.raises(ValueError):
-        baselines.adaptation_curve(model, tasks, method="finetune")
+        baselines.baseline_adaptation_curve(model, tasks, method="finetune")
 
 
 def test_finetuning_uses_one_optimiser_for_the_whole_adaptation(monkeypatch):
@@ -46,12 +46,12 @@ def test_finetuning_uses_one_optimiser_for_the_whole_adaptation(monkeypatch):
         return adam(*args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", counting_adam)
-    config = dataclasses.replace(baselines.QUICK, finetune_episodes=2, finetune_epochs=2)
+    config = dataclasses.replace(baselines.BASELINE_QUICK, finetune_episodes=2, finetune_epochs=2)
     torch.manual_seed(0)
     model = baselines.ActorCritic(config)
     before = {name: value.clone() for name, value in model.state_dict().items()}
     tasks = [Task(), Task("flip", action_sign=-1.0), Task(pole_length=0.9)]
-    curve = baselines.adaptation_curve(model, tasks, num_units=3, method="finetune")
+    curve = baselines.baseline_adaptation_curve(model, tasks, num_units=3, method="finetune")
     assert len(created) == 1, f"expected one optimiser for 3 fine-tuning steps, {len(created)} were created"
     assert curve.shape == (3, 4) and np.all((curve >= 0) & (curve <= 1))
     assert not np.allclose(curve[:, 0], curve[:, -1]), "fine-tuning should change the policy"
@@ -66,7 +66,7 @@ def test_finetuning_adapts_each_task_independently():
     initial states and random numbers next to either neighbour.
     """
     torch.manual_seed(0)
-    model = baselines.ActorCritic(dataclasses.replace(baselines.QUICK, finetune_episodes=2))
+    model = baselines.ActorCritic(dataclasses.replace(baselines.BASELINE_QUICK, finetune_episodes=2))
     first = baselines.finetune_curve(model, [Task(), Task("flip", action_sign=-1.0)], num_units=3, seed=3)
     second = baselines.finetune_curve(model, [Task(), Task(pole_length=0.9)], num_units=3, seed=3)
     np.testing.assert_allclose(first[0], second[0], atol=1e-6)
@@ -75,10 +75,10 @@ def test_finetuning_adapts_each_task_independently():
 
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = baselines.ActorCritic(dataclasses.replace(baselines.QUICK, method="oracle"))
+    model = baselines.ActorCritic(dataclasses.replace(baselines.BASELINE_QUICK, method="oracle"))
     path = tmp_path / "baseline.pt"
-    baselines.save_checkpoint(model, str(path), metadata={"family": "flip"})
-    loaded = baselines.load_checkpoint(str(path))
+    baselines.save_baseline(model, str(path), metadata={"family": "flip"})
+    loaded = baselines.load_baseline(str(path))
     assert loaded.config == model.config and loaded.metadata == {"family": "flip"}
     inputs = torch.randn(5, model.input_dim)
     torch.testing.assert_close(loaded(inputs), model(inputs))

@@ -140,7 +140,7 @@ def test_detached_inner_step_cuts_the_meta_gradient(monkeypatch, buggy_inner_ste
 # Meta-step, adaptation, batching helpers
 # --------------------------------------------------------------------------------------------------
 def test_meta_step_changes_every_meta_parameter_and_reports_finite_stats():
-    config = maml.QUICK
+    config = maml.MAML_QUICK
     torch.manual_seed(0)
     model = maml.MAMLPolicy(config)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -198,12 +198,12 @@ def test_per_task_feedforward_runs_each_task_with_its_own_parameters():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    config = dataclasses.replace(maml.QUICK, hidden_sizes=(8, 8))
+    config = dataclasses.replace(maml.MAML_QUICK, hidden_sizes=(8, 8))
     torch.manual_seed(0)
     model = maml.MAMLPolicy(config)
     path = tmp_path / "maml.pt"
-    maml.save_checkpoint(model, str(path))
-    loaded = maml.load_checkpoint(str(path))
+    maml.save_maml(model, str(path))
+    loaded = maml.load_maml(str(path))
     assert loaded.config == config
     for (name, p), q in zip(model.named_parameters(), loaded.parameters()):
         assert torch.equal(p, q), name
@@ -213,13 +213,13 @@ def test_checkpoint_round_trip(tmp_path):
 # Learning: a QUICK run beats its own initialisation after one inner step
 # --------------------------------------------------------------------------------------------------
 def test_quick_training_improves_post_adaptation_return():
-    config = maml.QUICK
-    model, history = maml.train(config, seed=0, progress=False)
+    config = maml.MAML_QUICK
+    model, history = maml.train_maml(config, seed=0, progress=False)
     assert len(history["iteration"]) == config.num_iterations
     torch.manual_seed(0)  # the initialisation that train(seed=0) started from
     initial = maml.MAMLPolicy(config)
     eval_tasks = meta_test_tasks(config.family, n=config.eval_tasks)
-    initial_curve = maml.adaptation_curve(initial, eval_tasks, num_units=1, seed=0).mean(axis=0)
+    initial_curve = maml.maml_adaptation_curve(initial, eval_tasks, num_units=1, seed=0).mean(axis=0)
     trained_curve = history["eval_adaptation_curve"]
     assert len(trained_curve) == 4
     assert trained_curve[1] > initial_curve[1] + 0.1, (
