@@ -20,26 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from hw11_utils.controllers import CONTROLLERS, make_controller
-from hw11_utils.evaluation import print_table, score_policy, summary_table
-from hw11_utils.tasks import FAMILIES, meta_test_tasks
+from hw11_utils.controllers import CONTROLLERS
+from hw11_utils.evaluation import print_table, score_reference_policies, summary_table
+from hw11_utils.tasks import FAMILIES
 
 OUTPUT_DIR = Path(__file__).resolve().parent.parent / "outputs"
-
-
-def score_all(episodes: int = 4, num_tasks: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Long-format scores: one row per (family, policy, task) with its mean normalised return."""
-    rows = []
-    for family in tqdm(FAMILIES, desc="families"):
-        tasks = meta_test_tasks(family, n=num_tasks)
-        for policy in CONTROLLERS:
-            controller = make_controller(policy, tasks, episodes_per_task=episodes, seed=seed)
-            returns = score_policy(controller, tasks, episodes=episodes, seed=seed).mean(axis=1)
-            rows += [{"family": family, "policy": policy, "task": k, "normalised_return": float(r)}
-                     for k, r in enumerate(returns)]
-    return pd.DataFrame(rows)
 
 
 def main() -> None:
@@ -52,7 +38,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     start = time.perf_counter()
-    scores = score_all(args.episodes, args.tasks, args.seed)
+    scores = score_reference_policies(num_tasks=args.tasks, episodes=args.episodes, seed=args.seed)
     groups = {key: group["normalised_return"].to_numpy() for key, group in scores.groupby(["family", "policy"])}
     table = summary_table(groups, key_names=("family", "policy"))
     table["family"] = pd.Categorical(table["family"], FAMILIES, ordered=True)

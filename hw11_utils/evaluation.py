@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hw11_utils.rollouts import REWARD_SCALE, PolicyFn, sample_rollouts
-from hw11_utils.tasks import Task
+from hw11_utils.tasks import FAMILIES, Task, meta_test_tasks
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[float]]
 
@@ -258,3 +258,24 @@ def evaluate_curves(
         fn = curve_fn[name] if isinstance(curve_fn, Mapping) else curve_fn
         curves[name].append(_as_numpy(fn(model, tasks, num_units=num_units, seed=seed)))
     return {name: np.stack(values) for name, values in curves.items()}
+
+
+def score_reference_policies(
+    families: Sequence[str] = FAMILIES, num_tasks: int = 200, episodes: int = 4, seed: int = 0, progress: bool = True
+) -> pd.DataFrame:
+    """Score the reference controllers (random, task-agnostic LQR, oracle) on held-out tasks.
+
+    Returns a long-format table, one row per (family, policy, task), with the task's mean
+    normalised return over ``episodes`` episodes of ``meta_test_tasks(family, n=num_tasks)``.
+    """
+    from hw11_utils.controllers import CONTROLLERS, make_controller
+
+    rows = []
+    for family in tqdm(families, desc="reference policies", disable=not progress):
+        tasks = meta_test_tasks(family, n=num_tasks)
+        for policy in CONTROLLERS:
+            controller = make_controller(policy, tasks, episodes_per_task=episodes, seed=seed)
+            returns = score_policy(controller, tasks, episodes=episodes, seed=seed).mean(axis=1)
+            rows += [{"family": family, "policy": policy, "task": k, "normalised_return": float(r)}
+                     for k, r in enumerate(returns)]
+    return pd.DataFrame(rows)

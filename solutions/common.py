@@ -8,9 +8,12 @@ docstring in the student release.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-STUDENT_TODOS = ("discounted_returns",)
+from hw11_utils.evaluation import mean_ci
+
+STUDENT_TODOS = ("discounted_returns", "paired_difference")
 
 
 def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -39,4 +42,32 @@ def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float)
         next_return = rewards[..., t] + gamma * next_return * (1.0 - dones[..., t])
         returns_reversed.append(next_return)
     return torch.stack(returns_reversed[::-1], dim=-1)
+    ### END SOLUTION
+
+
+def paired_difference(curve_a: np.ndarray, curve_b: np.ndarray, unit: int) -> tuple[float, float]:
+    """Mean difference between two methods at one adaptation unit, with a 95% confidence interval.
+
+    Both methods were evaluated on the *same* held-out tasks (and seeds), so compare them task by
+    task: the paired differences d_i = a_i - b_i remove the task-to-task variation that both share,
+    and give a much tighter interval than comparing two independent means.
+
+        d_i = A[i, unit] - B[i, unit],     mean = (1/n) sum_i d_i,     half-width = t_{0.975, n-1} s_d / sqrt(n)
+
+    Inputs:
+        curve_a, curve_b: float arrays of the same shape [tasks, units + 1] or [seeds, tasks, units + 1]
+            (normalised returns after 0..units adaptation units; see ``*_adaptation_curve``).
+        unit: which adaptation unit to compare (an index of the last axis).
+
+    Returns:
+        (mean, half_width): Python floats; the 95% interval is mean ± half_width. Use
+        ``mean_ci(values, axis=None)`` from ``hw11_utils.evaluation`` for the t-interval.
+    """
+    ### BEGIN SOLUTION
+    curve_a, curve_b = np.asarray(curve_a, dtype=float), np.asarray(curve_b, dtype=float)
+    if curve_a.shape != curve_b.shape:
+        raise ValueError(f"paired curves must have the same shape, got {curve_a.shape} and {curve_b.shape}")
+    differences = (curve_a[..., unit] - curve_b[..., unit]).reshape(-1)
+    mean, half_width = mean_ci(differences, axis=None)
+    return float(mean), float(half_width)
     ### END SOLUTION
