@@ -1,0 +1,578 @@
+"""Few-shot benchmark: every method on every family, one table per family, and the acceptance targets.
+
+For each family and each method (MAML, RL², PEARL, and the baselines agnostic, fine-tune, oracle):
+train it at its HOMEWORK budget (``--quick``: QUICK; ``--load``: use the saved checkpoint when there
+is one), timing the training's wall-clock, then run its ``adaptation_curve`` on the 200 held-out
+tasks ``meta_test_tasks(family)``. The table shows, per method, the normalised return after 0..3
+adaptation units (gradient steps for MAML and fine-tune, episodes of experience for RL² and PEARL;
+agnostic and oracle do not adapt, their curves are flat) as mean ± 95% CI (over tasks with one
+training seed, over seeds with more), the gain ``unit 3 - unit 0`` (paired CI), ``best - unit 0``,
+and the training and evaluation seconds. Under each table: a verdict computed from the numbers
+(does the family need adaptation: is the oracle clearly better than the agnostic policy?). At the
+end: PASS / FAIL / N/A for the acceptance targets (they are meant for the HOMEWORK budget).
+
+A method whose module is missing, lacks a function, or fails gets an ERROR row; the others go on.
+How each method is trained, evaluated and checkpointed is in one place, :data:`ADAPTERS`.
+
+Usage::
+
+    python benchmarks/few_shot.py [--families flip,target] [--methods maml,rl2,pearl,agnostic,finetune,oracle]
+                                  [--quick] [--load] [--seeds 1] [--save DIR]
+
+``--save DIR`` writes ``DIR/few_shot_<family>.csv`` (long format: method x unit), the plot
+``DIR/few_shot_<family>.png`` and the checkpoints of the models trained here in ``DIR/checkpoints/``
+(``--checkpoint-dir DIR/checkpoints --load`` evaluates them again without training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import inspect
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hw11_utils.evaluation import few_shot_table, mean_ci
+from hw11_utils.tasks import meta_test_tasks
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = REPO_ROOT / "hw11_utils" / "checkpoints"
+
+DEFAULT_FAMILIES = ("flip", "target", "pole_length", "mass", "gravity", "mixed")
+COURSE_FAMILIES = ("pole_length", "mass", "gravity", "mixed")  # one robust controller solves them all
+META_METHODS = ("maml", "rl2", "pearl")
+
+ADAPTATION_NEEDED_GAP = 0.1  # oracle - agnostic above this: the family needs adaptation
+SOLVED_RETURN = 0.8  # an oracle below this is undertrained: the verdict says so
+GAIN_TOLERANCE = 0.05  # |gain| at most this counts as "gain ≈ 0"
+TRAIN_LIMIT_S = 300.0  # each meta-RL method trains in under 5 minutes (HOMEWORK budget)
+TABLE_LIMIT_S = 1200.0  # one family's whole table in under 20 minutes
+
+
+# --------------------------------------------------------------------------------------------------
+# Adapters: how each method is trained, evaluated and checkpointed (signature differences live here)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Adapter:
+    """One method of the table, run through the functions of a ``solutions`` module.
+
+    Attributes:
+        label: the name printed in the table.
+        module: the module with the ``<ALGO>_QUICK``/``<ALGO>_HOMEWORK`` configs, ``train_<algo>``,
+            ``<algo>_adaptation_curve``, ``save_<algo>`` and ``load_<algo>`` (docs/ARCHITECTURE.md,
+            "Unique names"; the generic names ``QUICK``, ``train``, ``adaptation_curve``,
+            ``save_checkpoint``, ``load_checkpoint`` are accepted too).
+        algo: the ``<algo>`` of those names.
+        checkpoint: the checkpoint's file name, ``{family}`` filled in (methods sharing a file share
+            the trained model: fine-tune adapts the agnostic policy).
+        config_changes: fields replaced in the budget's config (e.g. the baselines' ``method``).
+        curve_kwargs: extra keyword arguments of ``adaptation_curve``.
+        units: what one adaptation unit is, for the footnote.
+    """
+
+    label: str
+    module: str
+    algo: str
+    checkpoint: str
+    config_changes: dict[str, Any] = field(default_factory=dict)
+    curve_kwargs: dict[str, Any] = field(default_factory=dict)
+    units: str = "gradient steps"
+
+    def _module(self) -> Any:
+        if str(REPO_ROOT) not in sys.path:  # ``solutions`` is not installed: run from the repository
+            sys.path.insert(0, str(REPO_ROOT))
+        return importlib.import_module(self.module)
+
+    def _lookup(self, *names: str) -> Any:
+        """The first of ``names`` the module defines."""
+        module = self._module()
+        for name in names:
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(f"{self.module} has none of {', '.join(names)}")
+
+    def config(self, family: str, quick: bool) -> Any:
+        """The QUICK or HOMEWORK config, with ``config_changes`` and the family when the config holds it."""
+        budget = "QUICK" if quick else "HOMEWORK"
+        config = self._lookup(f"{self.algo.upper()}_{budget}", budget)
+        changes = dict(self.config_changes)
+        if "family" in {f.name for f in dataclasses.fields(config)}:
+            changes["family"] = family  # MAML keeps its family in the config
+        return dataclasses.replace(config, **changes)
+
+    def train(self, family: str, seed: int, quick: bool, device: str, progress: bool) -> Any:
+        """``train(config, [family,] seed=, device=, progress=)`` -> the model."""
+        train = self._lookup(f"train_{self.algo}", "train")
+        config = self.config(family, quick)
+        parameters = inspect.signature(train).parameters
+        kwargs: dict[str, Any] = {"seed": seed}
+        if "family" in parameters:
+            kwargs["family"] = family
+        elif not hasattr(config, "family"):  # (a config with a family got it in self.config)
+            raise TypeError(f"cannot tell {train.__name__} which family to train on")
+        for name, value in (("device", device), ("progress", progress)):
+            if name in parameters:
+                kwargs[name] = value
+        model, _history = train(config, **kwargs)
+        return model
+
+    def adaptation_curve(self, model: Any, tasks: Sequence[Any], num_units: int, seed: int, device: str) -> np.ndarray:
+        """``adaptation_curve(model, tasks, num_units, seed, device, **curve_kwargs)``: float [K, units + 1]."""
+        curve_fn = self._lookup(f"{self.algo}_adaptation_curve", "adaptation_curve")
+        curve = curve_fn(model, list(tasks), num_units=num_units, seed=seed, device=device, **self.curve_kwargs)
+        curve = np.asarray(curve, dtype=np.float64)
+        if curve.shape != (len(tasks), num_units + 1):
+            raise ValueError(f"{curve_fn.__name__} returned shape {curve.shape}, "
+                             f"expected {(len(tasks), num_units + 1)}")
+        return curve
+
+    def checkpoint_path(self, family: str, directory: Path) -> Path:
+        return directory / self.checkpoint.format(family=family)
+
+    def load(self, path: Path, device: str) -> Any:
+        return self._lookup(f"load_{self.algo}", "load_checkpoint")(str(path), device=device)
+
+    def save(self, model: Any, path: Path, metadata: dict[str, Any]) -> None:
+        save = self._lookup(f"save_{self.algo}", "save_checkpoint")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "metadata" in inspect.signature(save).parameters:
+            save(model, str(path), metadata=metadata)
+        else:
+            save(model, str(path))
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "maml": Adapter("MAML", "solutions.maml", "maml", "maml_{family}.pt"),
+    "rl2": Adapter("RL²", "solutions.rl2", "rl2", "rl2_{family}.pt", units="episodes"),
+    "pearl": Adapter("PEARL", "solutions.pearl", "pearl", "pearl_{family}.pt", units="episodes"),
+    "agnostic": Adapter("agnostic", "solutions.baselines", "baseline", "baseline_agnostic_{family}.pt",
+                        config_changes={"method": "agnostic"}, units="none"),
+    "finetune": Adapter("fine-tune", "solutions.baselines", "baseline", "baseline_agnostic_{family}.pt",
+                        config_changes={"method": "agnostic"}, curve_kwargs={"method": "finetune"}),
+    "oracle": Adapter("oracle", "solutions.baselines", "baseline", "baseline_oracle_{family}.pt",
+                      config_changes={"method": "oracle"}, units="none"),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Running one family
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class TrainedModel:
+    model: Any = None
+    seconds: Optional[float] = None  # training wall-clock (None: loaded without a recorded time)
+    source: str = "trained"  # "trained" or "loaded"
+    error: Optional[BaseException] = None
+
+
+@dataclass
+class MethodResult:
+    """One row of a family's table."""
+
+    method: str
+    curves: Optional[np.ndarray] = None  # [seeds, tasks, units + 1]
+    train_seconds: list[Optional[float]] = field(default_factory=list)  # per seed
+    eval_seconds: float = 0.0
+    source: str = "trained"
+    shared_with: Optional[str] = None  # method whose trained model this one reuses
+    error: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        return ADAPTERS[self.method].label
+
+    def means(self) -> np.ndarray:
+        """Mean normalised return per unit: [units + 1]."""
+        return self.curves.mean(axis=(0, 1))
+
+    def gain(self) -> tuple[float, float]:
+        """Mean and CI half-width of ``unit last - unit 0`` (paired per task, or over seeds' means)."""
+        difference = self.curves[..., -1] - self.curves[..., 0]  # [seeds, tasks]
+        samples = difference.mean(axis=1) if difference.shape[0] >= 2 else difference[0]
+        mean, half_width = mean_ci(samples)
+        return float(mean), float(half_width)
+
+    def max_train_seconds(self) -> Optional[float]:
+        known = [s for s in self.train_seconds if s is not None]
+        return max(known) if known else None
+
+
+@dataclass
+class FamilyResult:
+    family: str
+    results: dict[str, MethodResult]
+    seconds: float  # wall-clock of the whole table (training + evaluation)
+    table: Optional[pd.DataFrame] = None  # few_shot_table of the methods that ran
+    loaded: bool = False  # some models came from checkpoints: ``seconds`` does not include their training
+    train_seconds_known: Optional[float] = None  # training of every model, measured or recorded (None: unknown)
+
+    def table_seconds(self) -> tuple[Optional[float], str]:
+        """The whole table's time (training + evaluation) and how it was obtained."""
+        if not self.loaded:
+            return self.seconds, "wall-clock"
+        if self.train_seconds_known is None:
+            return None, "a checkpoint has no recorded training time"
+        evaluation = sum(r.eval_seconds for r in self.results.values())
+        return self.train_seconds_known + evaluation, "training recorded in the checkpoints + evaluation"
+
+    def ok(self, method: str) -> Optional[MethodResult]:
+        result = self.results.get(method)
+        return result if result is not None and result.error is None else None
+
+
+def short_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+
+
+def get_model(
+    adapter: Adapter, family: str, seed: int, args: argparse.Namespace, cache: dict[tuple, TrainedModel]
+) -> TrainedModel:
+    """Load (``--load``, seed 0, when the checkpoint exists) or train a model; cached per checkpoint file and seed."""
+    key = (adapter.module, adapter.checkpoint.format(family=family), seed)
+    if key in cache:
+        return cache[key]
+    entry = TrainedModel()
+    try:
+        path = adapter.checkpoint_path(family, args.checkpoint_dir)
+        if args.load and seed == 0 and path.is_file():
+            entry.model, entry.source = adapter.load(path, args.device), "loaded"
+            metadata = getattr(entry.model, "metadata", None) or {}
+            entry.seconds = metadata.get("train_seconds")
+            saved_family = metadata.get("family") or getattr(entry.model, "family", None) or getattr(
+                getattr(entry.model, "config", None), "family", None)
+            if saved_family not in (None, family):
+                print(f"  warning: {path.name} was trained on {saved_family!r}, not {family!r}")
+            print(f"  [{family}] {adapter.label}: loaded {path}")
+        else:
+            budget = "QUICK" if args.quick else "HOMEWORK"
+            print(f"  [{family}] {adapter.label}: training, {budget} budget, seed {seed}", flush=True)
+            start = time.perf_counter()
+            entry.model = adapter.train(family, seed, args.quick, args.device, args.progress)
+            entry.seconds = time.perf_counter() - start
+            print(f"  [{family}] {adapter.label}: trained in {entry.seconds:.1f} s", flush=True)
+            if args.save is not None:
+                saved = adapter.checkpoint_path(family, args.save / "checkpoints")
+                if seed:
+                    saved = saved.with_name(f"{saved.stem}_seed{seed}.pt")
+                adapter.save(entry.model, saved, {"family": family, "seed": seed, "budget": budget,
+                                                  "train_seconds": round(entry.seconds, 1)})
+    except Exception as exc:  # recorded, and raised again for every method sharing this model
+        entry.error = exc
+    cache[key] = entry
+    return entry
+
+
+def run_family(family: str, methods: Sequence[str], args: argparse.Namespace) -> FamilyResult:
+    """Train (or load) and evaluate every method on one family."""
+    start = time.perf_counter()
+    tasks = meta_test_tasks(family, n=args.tasks)
+    cache: dict[tuple, TrainedModel] = {}
+    owner: dict[tuple, str] = {}  # checkpoint file -> the first method that used it
+    results: dict[str, MethodResult] = {}
+    for method in methods:
+        adapter = ADAPTERS[method]
+        result = results[method] = MethodResult(method)
+        first_user = owner.setdefault((adapter.module, adapter.checkpoint), method)
+        result.shared_with = first_user if first_user != method else None
+        try:
+            curves = []
+            for seed in args.seeds:
+                trained = get_model(adapter, family, seed, args, cache)
+                if trained.error is not None:
+                    raise trained.error
+                result.train_seconds.append(trained.seconds)
+                if trained.source == "loaded":
+                    result.source = "loaded"
+                eval_start = time.perf_counter()
+                curves.append(adapter.adaptation_curve(trained.model, tasks, args.num_units, args.eval_seed,
+                                                       args.device))
+                result.eval_seconds += time.perf_counter() - eval_start
+            result.curves = np.stack(curves)
+            print(f"  [{family}] {adapter.label}: evaluated in {result.eval_seconds:.1f} s "
+                  f"(mean per unit {np.array2string(result.means(), precision=3)})", flush=True)
+        except Exception as exc:
+            result.error = short_error(exc)
+            print(f"  [{family}] {adapter.label}: ERROR {result.error}", file=sys.stderr)
+            if args.traceback:
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    curves = {results[m].label: results[m].curves for m in methods if results[m].error is None}
+    table = few_shot_table(curves) if curves else None
+    models = [entry for entry in cache.values() if entry.error is None]
+    train_times = [entry.seconds for entry in models]
+    return FamilyResult(
+        family, results, time.perf_counter() - start, table,
+        loaded=any(entry.source == "loaded" for entry in models),
+        train_seconds_known=None if None in train_times else float(sum(train_times)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Printing: the table, the verdict, the acceptance targets
+# --------------------------------------------------------------------------------------------------
+def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [str(row[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(row[1:], widths[1:])]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def format_seconds(result: MethodResult) -> str:
+    seconds = result.max_train_seconds()
+    text = "-" if seconds is None else f"{seconds:.1f}"
+    if result.source == "loaded":
+        text += " (ckpt)"
+    if result.shared_with is not None:
+        text += f" (= {ADAPTERS[result.shared_with].label})"
+    return text
+
+
+def family_table(family_result: FamilyResult, num_units: int) -> str:
+    header = ["method", *[f"unit {u}" for u in range(num_units + 1)], f"gain {num_units}-0", "best-0",
+              "train s", "eval s"]
+    rows, errors = [], []
+    table = family_result.table
+    for result in family_result.results.values():
+        if result.error is not None:
+            rows.append([result.label, "ERROR", *[""] * (len(header) - 2)])
+            errors.append(f"  ERROR {result.label}: {result.error}")
+            continue
+        unit_rows = table[table["method"] == result.label].sort_values("unit")
+        cells = [f"{m:.3f} ± {c:.3f}" if np.isfinite(c) else f"{m:.3f}" for m, c in
+                 zip(unit_rows["mean"], unit_rows["ci"])]
+        means = result.means()
+        gain, gain_ci = result.gain()
+        gain_text = f"{gain:+.3f} ± {gain_ci:.3f}" if np.isfinite(gain_ci) else f"{gain:+.3f}"
+        rows.append([result.label, *cells, gain_text, f"{means.max() - means[0]:+.3f}", format_seconds(result),
+                     f"{result.eval_seconds:.1f}"])
+    return "\n".join([render(header, rows), *errors])
+
+
+def units_footnote(methods: Sequence[str]) -> str:
+    """What a unit is per method, e.g. ``units: gradient steps (MAML, fine-tune); episodes (RL², PEARL); ...``."""
+    groups: dict[str, list[str]] = {}
+    for method in methods:
+        groups.setdefault(ADAPTERS[method].units, []).append(ADAPTERS[method].label)
+    names = {"none": "flat, no adaptation"}
+    return "units: " + "; ".join(f"{names.get(u, u)} ({', '.join(labels)})" for u, labels in groups.items())
+
+
+def verdict(family_result: FamilyResult) -> str:
+    """Does the family need adaptation? From the agnostic and oracle numbers, and who adapts best."""
+    agnostic, oracle = family_result.ok("agnostic"), family_result.ok("oracle")
+    if agnostic is None or oracle is None:
+        return "verdict: needs the agnostic and oracle rows"
+    low, high = agnostic.means()[-1], oracle.means()[-1]
+    gap = high - low
+    caution = (f" [caution: the oracle reaches only {high:.3f}, the baselines look undertrained]"
+               if high < SOLVED_RETURN else "")
+    if abs(gap) <= ADAPTATION_NEEDED_GAP:
+        return (f"no adaptation needed: agnostic ≈ oracle ({low:.3f} vs {high:.3f}, |gap| {abs(gap):.3f} "
+                f"<= {ADAPTATION_NEEDED_GAP}){caution}")
+    if gap < 0:
+        return f"no adaptation needed: the oracle ({high:.3f}) is below agnostic ({low:.3f}){caution}"
+    text = f"adaptation needed: oracle {high:.3f} vs agnostic {low:.3f} (gap {gap:+.3f})"
+    adapters = [family_result.ok(m) for m in (*META_METHODS, "finetune")]
+    adapters = [r for r in adapters if r is not None]
+    if adapters:
+        parts = [f"{r.label} {r.means()[-1]:.3f} ({round(100 * (r.means()[-1] - low) / gap) + 0:d}% of the gap)"
+                 for r in sorted(adapters, key=lambda r: -r.means()[-1])]
+        text += "; after adaptation: " + ", ".join(parts)
+    return text + caution
+
+
+def acceptance(families: dict[str, FamilyResult], num_units: int) -> list[tuple[str, str]]:
+    """(status, description) for each acceptance target: PASS, FAIL or N/A (not run or failed)."""
+    checks: list[tuple[str, str]] = []
+    last = num_units
+
+    def status(condition: bool) -> str:
+        return "PASS" if condition else "FAIL"
+
+    def missing(family: str, *methods: str) -> Optional[str]:
+        if family not in families:
+            return f"{family} not run"
+        absent = [ADAPTERS[m].label for m in methods if families[family].ok(m) is None]
+        return f"no {', '.join(absent)} result on {family}" if absent else None
+
+    for method in ("rl2", "pearl"):  # flip: >= 0.9 by the second episode
+        label = f"flip: {ADAPTERS[method].label} unit 1 >= 0.9"
+        why = missing("flip", method)
+        if why or num_units < 1:
+            checks.append(("N/A", f"{label} ({why or 'needs num_units >= 1'})"))
+            continue
+        value = families["flip"].ok(method).means()[1]
+        checks.append((status(value >= 0.9), f"{label}: {value:.3f}"))
+
+    label = "flip: MAML unit 1 - unit 0 >= 0.2"
+    why = missing("flip", "maml")
+    if why or num_units < 1:
+        checks.append(("N/A", f"{label} ({why or 'needs num_units >= 1'})"))
+    else:
+        means = families["flip"].ok("maml").means()
+        checks.append((status(means[1] - means[0] >= 0.2), f"{label}: {means[0]:.3f} -> {means[1]:.3f} "
+                       f"({means[1] - means[0]:+.3f})"))
+    label = f"flip: MAML unit {last} > agnostic"
+    why = missing("flip", "maml", "agnostic")
+    if why:
+        checks.append(("N/A", f"{label} ({why})"))
+    else:
+        maml, agnostic = families["flip"].ok("maml").means()[last], families["flip"].ok("agnostic").means()[last]
+        checks.append((status(maml > agnostic), f"{label}: {maml:.3f} vs {agnostic:.3f}"))
+
+    for method in ("pearl", "rl2"):  # target: beat agnostic by >= 0.1 after adaptation
+        label = f"target: {ADAPTERS[method].label} unit {last} - agnostic >= 0.1"
+        why = missing("target", method, "agnostic")
+        if why:
+            checks.append(("N/A", f"{label} ({why})"))
+            continue
+        value = families["target"].ok(method).means()[last]
+        agnostic = families["target"].ok("agnostic").means()[last]
+        checks.append((status(value - agnostic >= 0.1), f"{label}: {value:.3f} vs {agnostic:.3f} "
+                       f"({value - agnostic:+.3f})"))
+
+    for family in COURSE_FAMILIES:  # no adaptation to gain
+        label = f"{family}: |gain {last}-0| <= {GAIN_TOLERANCE} for every method"
+        if family not in families:
+            checks.append(("N/A", f"{label} ({family} not run)"))
+            continue
+        gains = {r.label: r.gain()[0] for r in families[family].results.values() if r.error is None}
+        if not gains:
+            checks.append(("N/A", f"{label} (no method ran)"))
+            continue
+        worst = max(gains, key=lambda name: abs(gains[name]))
+        checks.append((status(abs(gains[worst]) <= GAIN_TOLERANCE), f"{label}: largest {worst} {gains[worst]:+.3f}"))
+
+    for method in META_METHODS:  # training wall-clock
+        label = f"{ADAPTERS[method].label} training < {TRAIN_LIMIT_S:.0f} s"
+        results = {family: result.ok(method) for family, result in families.items()}
+        times = {family: r.max_train_seconds() for family, r in results.items() if r is not None}
+        times = {family: seconds for family, seconds in times.items() if seconds is not None}
+        if not times:
+            checks.append(("N/A", f"{label} (no measured training)"))
+            continue
+        slowest = max(times, key=times.get)
+        checks.append((status(times[slowest] < TRAIN_LIMIT_S), f"{label}: slowest {times[slowest]:.0f} s "
+                       f"({slowest}; {len(times)} families)"))
+
+    for family, result in families.items():
+        label = f"{family}: whole table < {TABLE_LIMIT_S / 60:.0f} min"
+        seconds, how = result.table_seconds()
+        if seconds is None:
+            checks.append(("N/A", f"{label} ({how})"))
+        else:
+            checks.append((status(seconds < TABLE_LIMIT_S), f"{label}: {seconds:.0f} s ({how})"))
+    return checks
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+def parse_list(text: str, valid: Sequence[str], what: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in items if item not in valid]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; valid: {list(valid)}")
+    return items
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from hw11_utils.tasks import FAMILIES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", default=",".join(DEFAULT_FAMILIES),
+                        type=lambda s: parse_list(s, FAMILIES, "families"), help="comma-separated families")
+    parser.add_argument("--methods", default=",".join(ADAPTERS),
+                        type=lambda s: parse_list(s, list(ADAPTERS), "methods"), help="comma-separated methods")
+    parser.add_argument("--quick", action="store_true", help="QUICK budgets instead of HOMEWORK")
+    parser.add_argument("--load", action="store_true", help="use saved checkpoints when present (seed 0)")
+    parser.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR, help="where --load looks")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds 0..N-1 (default 1)")
+    parser.add_argument("--eval-seed", type=int, default=0, help="seed of every adaptation curve")
+    parser.add_argument("--tasks", type=int, default=200, help="held-out tasks per family")
+    parser.add_argument("--num-units", type=int, default=3, help="adaptation units")
+    parser.add_argument("--save", type=Path, default=None, help="write CSV, PNG and checkpoints here")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no training bars")
+    parser.add_argument("--traceback", action="store_true", help="print full tracebacks of errors")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on any error, FAIL or N/A")
+    args = parser.parse_args(argv)
+    args.seeds = list(range(args.seeds))
+    torch.set_num_threads(args.threads)
+
+    budget = "QUICK" if args.quick else "HOMEWORK"
+    print(f"Few-shot benchmark: {budget} budget{' (checkpoints when present)' if args.load else ''}, "
+          f"{len(args.seeds)} training seed(s), {args.tasks} held-out tasks per family, eval seed {args.eval_seed}, "
+          f"{args.threads} torch thread(s)")
+    start = time.perf_counter()
+    families: dict[str, FamilyResult] = {}
+    for family in args.families:
+        print(f"\n=== {family} ===", flush=True)
+        result = families[family] = run_family(family, args.methods, args)
+        ci_over = "seeds" if len(args.seeds) >= 2 else "tasks"
+        print(f"\n{family}: normalised return after k adaptation units, {args.tasks} held-out tasks "
+              f"(mean ± 95% CI over {ci_over}), {budget} budget, table in {result.seconds:.0f} s")
+        print(family_table(result, args.num_units))
+        print(units_footnote(args.methods))
+        print(verdict(result))
+        if args.save is not None and result.table is not None:
+            save_family(result, args, budget)
+
+    print(f"\n=== summary ({time.perf_counter() - start:.0f} s) ===")
+    for family, result in families.items():
+        print(f"{family}: {verdict(result)}")
+    print(f"\nAcceptance targets (for the HOMEWORK budget{'; informational with --quick' if args.quick else ''}):")
+    checks = acceptance(families, args.num_units)
+    for state, text in checks:
+        print(f"  {state:4s}  {text}")
+    errors = [(f, r.label) for f, fr in families.items() for r in fr.results.values() if r.error is not None]
+    if errors:
+        print(f"{len(errors)} method(s) failed: " + ", ".join(f"{label} on {family}" for family, label in errors))
+    bad = errors or any(state != "PASS" for state, _ in checks)
+    return 1 if args.strict and bad else 0
+
+
+def save_family(result: FamilyResult, args: argparse.Namespace, budget: str) -> None:
+    """``DIR/few_shot_<family>.csv`` (few_shot_table plus timings) and ``DIR/few_shot_<family>.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hw11_utils.plots import plot_adaptation_curves
+
+    args.save.mkdir(parents=True, exist_ok=True)
+    table = result.table.copy()
+    by_label = {r.label: r for r in result.results.values()}
+    table.insert(0, "family", result.family)
+    table["budget"] = budget
+    table["train_seconds"] = [by_label[m].max_train_seconds() for m in table["method"]]
+    table["eval_seconds"] = [by_label[m].eval_seconds for m in table["method"]]
+    table["source"] = [by_label[m].source for m in table["method"]]
+    csv_path = args.save / f"few_shot_{result.family}.csv"
+    table.to_csv(csv_path, index=False)
+    figure = plot_adaptation_curves(
+        result.table,
+        title=f"{result.family}: few-shot adaptation on {args.tasks} held-out tasks ({budget}, mean and 95% CI)",
+        save_path=args.save / f"few_shot_{result.family}.png",
+    )
+    plt.close(figure)
+    print(f"saved {csv_path} and {csv_path.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
