@@ -1,0 +1,244 @@
+"""Tests of solutions/pearl.py: the posterior (product of Gaussians), KL, reparameterised sampling,
+the discrete SAC losses, the replay buffer, checkpoints and a PEARL_QUICK training run."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hw11_utils.networks import TransitionEncoder
+from hw11_utils.tasks import meta_test_tasks
+from solutions import pearl
+
+LATENT = 3
+TRANSITION_DIM = 11  # s (4) + one-hot a (2) + r (1) + s' (4)
+
+
+def random_factors(*shape: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    mus = torch.randn(*shape, generator=generator, dtype=torch.float64)
+    variances = torch.rand(*shape, generator=generator, dtype=torch.float64) * 2.0 + 0.1
+    return mus, variances
+
+
+def encoder(seed: int = 0) -> TransitionEncoder:
+    torch.manual_seed(seed)
+    return TransitionEncoder(TRANSITION_DIM, LATENT, hidden_sizes=(16,)).double()
+
+
+def test_student_todos_have_solution_markers() -> None:
+    for name in pearl.STUDENT_TODOS:
+        source = inspect.getsource(getattr(pearl, name))
+        assert source.count("### BEGIN SOLUTION") == 1 and source.count("### END SOLUTION") == 1, name
+        assert "Inputs:" in source and "Returns:" in source, f"{name} needs a CS231n-style docstring"
+
+
+# --- product of Gaussians -----------------------------------------------------------------------
+def test_product_two_factors_by_hand() -> None:
+    mus = torch.tensor([[1.0], [3.0]])
+    variances = torch.tensor([[1.0], [3.0]])
+    mu, var = pearl.product_of_gaussians(mus, variances)
+    # precision 1 + 1/3 = 4/3 -> var 3/4; mu = 3/4 * (1/1 + 3/3) = 1.5
+    assert torch.allclose(var, torch.tensor([0.75])), f"expected variance 0.75, got {var}"
+    assert torch.allclose(mu, torch.tensor([1.5])), f"expected mean 1.5, got {mu}"
+
+
+def test_product_matches_closed_form_and_density() -> None:
+    mus, variances = random_factors(2, 7, LATENT)
+    mu, var = pearl.product_of_gaussians(mus, variances)
+    precision = (1.0 / variances).sum(dim=1)
+    assert torch.allclose(var, 1.0 / precision, atol=1e-12)
+    assert torch.allclose(mu, (mus / variances).sum(dim=1) / precision, atol=1e-12)
+    # sum_n log N(z; mu_n, var_n) - log N(z; mu, var) does not depend on z (the product is that Gaussian)
+    z = torch.randn(5, 2, 1, LATENT, dtype=torch.float64)
+    factors = torch.distributions.Normal(mus, variances.sqrt()).log_prob(z).sum(dim=2)  # [5, 2, L]
+    product = torch.distributions.Normal(mu, var.sqrt()).log_prob(z.squeeze(2))  # [5, 2, L]
+    difference = factors - product
+    assert torch.allclose(difference, difference[:1].expand_as(difference), atol=1e-9)
+
+
+def test_product_is_not_the_average_of_the_factors() -> None:
+    mus, variances = random_factors(4, 6, LATENT, seed=1)
+    mu, var = pearl.product_of_gaussians(mus, variances)
+    averaged_mu, averaged_var = mus.mean(dim=1), variances.mean(dim=1) / mus.shape[1]  # the typical wrong answer
+    assert not torch.allclose(mu, averaged_mu, atol=1e-3), "the posterior mean must weight factors by precision"
+    assert not torch.allclose(var, averaged_var, atol=1e-3)
+
+
+def test_product_is_permutation_invariant() -> None:
+    mus, variances = random_factors(3, 10, LATENT, seed=2)
+    permutation = torch.randperm(10, generator=torch.Generator().manual_seed(0))
+    mu, var = pearl.product_of_gaussians(mus, variances)
+    mu_p, var_p = pearl.product_of_gaussians(mus[:, permutation], variances[:, permutation])
+    assert torch.allclose(mu, mu_p, atol=1e-6) and torch.allclose(var, var_p, atol=1e-6)
+
+
+def test_product_ignores_masked_padding() -> None:
+    mus, variances = random_factors(2, 5, LATENT, seed=3)
+    padded_mus = torch.cat([mus, torch.full((2, 3, LATENT), 1e3, dtype=torch.float64)], dim=1)
+    padded_vars = torch.cat([variances, torch.full((2, 3, LATENT), 1e-3, dtype=torch.float64)], dim=1)
+    mask = torch.tensor([[1.0] * 5 + [0.0] * 3] * 2)
+    mu, var = pearl.product_of_gaussians(mus, variances)
+    mu_m, var_m = pearl.product_of_gaussians(padded_mus, padded_vars, mask)
+    assert torch.allclose(mu, mu_m, atol=1e-9) and torch.allclose(var, var_m, atol=1e-9)
+
+
+# --- posterior from an encoder ------------------------------------------------------------------
+def test_infer_posterior_permutation_invariant_and_masked() -> None:
+    net = encoder()
+    context = torch.randn(2, 8, TRANSITION_DIM, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    mu, var = pearl.infer_posterior(net, context)
+    assert mu.shape == (2, LATENT) and var.shape == (2, LATENT) and bool((var > 0).all())
+    permutation = torch.tensor([3, 0, 7, 1, 6, 2, 5, 4])
+    mu_p, var_p = pearl.infer_posterior(net, context[:, permutation])
+    assert torch.allclose(mu, mu_p, atol=1e-6) and torch.allclose(var, var_p, atol=1e-6)
+    garbage = torch.randn(2, 4, TRANSITION_DIM, dtype=torch.float64) * 100
+    mask = torch.cat([torch.ones(2, 8), torch.zeros(2, 4)], dim=1)
+    mu_m, var_m = pearl.infer_posterior(net, torch.cat([context, garbage], dim=1), mask)
+    assert torch.allclose(mu, mu_m, atol=1e-6) and torch.allclose(var, var_m, atol=1e-6)
+
+
+def test_infer_posterior_splits_mean_and_softplus_variance() -> None:
+    net = encoder()
+    context = torch.randn(1, 1, TRANSITION_DIM, dtype=torch.float64)
+    raw = net(context)[0, 0]
+    mu, var = pearl.infer_posterior(net, context, min_variance=0.0)
+    assert torch.allclose(mu[0], raw[:LATENT]), "the first latent_dim outputs are the mean"
+    assert torch.allclose(var[0], torch.nn.functional.softplus(raw[LATENT:])), "the variance is softplus(rest)"
+
+
+def test_more_context_shrinks_the_variance() -> None:
+    net = encoder()
+    context = torch.randn(1, 12, TRANSITION_DIM, dtype=torch.float64)
+    variances = [pearl.infer_posterior(net, context[:, :n])[1] for n in (1, 4, 12)]
+    assert bool((variances[1] < variances[0]).all()) and bool((variances[2] < variances[1]).all())
+
+
+def test_posterior_gradient_reaches_the_encoder() -> None:
+    net = encoder()
+    mu, var = pearl.infer_posterior(net, torch.randn(2, 5, TRANSITION_DIM, dtype=torch.float64))
+    (mu.sum() + var.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+# --- KL and sampling ----------------------------------------------------------------------------
+def test_kl_by_hand_and_zero_at_prior() -> None:
+    mu, var = torch.tensor([1.0, 0.0]), torch.tensor([2.0, 0.5])
+    expected = 0.5 * ((2.0 + 1.0 - 1.0 - math.log(2.0)) + (0.5 - 1.0 - math.log(0.5)))  # = 0.75
+    assert abs(pearl.kl_to_standard_normal(mu, var).item() - expected) < 1e-6
+    assert abs(expected - 0.75) < 1e-9
+    prior = pearl.kl_to_standard_normal(torch.zeros(4, LATENT), torch.ones(4, LATENT))
+    assert prior.shape == (4,) and torch.allclose(prior, torch.zeros(4))
+    mus, variances = random_factors(6, LATENT, seed=5)
+    reference = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mus, variances.sqrt()), torch.distributions.Normal(0.0, 1.0)
+    ).sum(-1)
+    assert torch.allclose(pearl.kl_to_standard_normal(mus, variances), reference, atol=1e-9)
+
+
+def test_sample_latent_is_reparameterised() -> None:
+    mu = torch.tensor([[0.5, -1.0, 2.0]], requires_grad=True)
+    var = torch.tensor([[0.25, 1.0, 4.0]], requires_grad=True)
+    z = pearl.sample_latent(mu, var, torch.Generator().manual_seed(0))
+    z.sum().backward()
+    eps = (z.detach() - mu.detach()) / var.detach().sqrt()
+    assert torch.allclose(mu.grad, torch.ones_like(mu)), "dz/dmu must be 1"
+    assert torch.allclose(var.grad, eps / (2 * var.detach().sqrt()), atol=1e-6), "dz/dvar = eps / (2 sqrt(var))"
+    again = pearl.sample_latent(mu.detach(), var.detach(), torch.Generator().manual_seed(0))
+    assert torch.equal(again, z.detach()), "the same generator seed must give the same sample"
+
+
+def test_sample_latent_statistics() -> None:
+    mu, var = torch.tensor([1.0, -2.0]), torch.tensor([0.25, 4.0])
+    samples = pearl.sample_latent(mu.expand(20_000, 2), var.expand(20_000, 2), torch.Generator().manual_seed(1))
+    assert torch.allclose(samples.mean(0), mu, atol=0.05) and torch.allclose(samples.var(0), var, rtol=0.05)
+
+
+# --- discrete SAC -------------------------------------------------------------------------------
+def test_sac_critic_loss_by_hand() -> None:
+    q1 = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    q2 = torch.tensor([[1.5, 0.5]], requires_grad=True)
+    next_logits = torch.zeros(1, 2, requires_grad=True)  # pi(.|s') = [0.5, 0.5]
+    inputs = dict(
+        actions=torch.tensor([1]),
+        rewards=torch.tensor([1.0]),
+        next_target_q1=torch.tensor([[2.0, 4.0]]),
+        next_target_q2=torch.tensor([[3.0, 1.0]]),
+        alpha=0.5,
+        gamma=0.9,
+    )
+    # min Q' = [2, 1]; V(s') = 0.5 (2 - 0.5 ln 0.5) + 0.5 (1 - 0.5 ln 0.5) = 1.5 + 0.5 ln 2
+    target = 1.0 + 0.9 * (1.5 + 0.5 * math.log(2.0))
+    expected = (2.0 - target) ** 2 + (0.5 - target) ** 2
+    loss = pearl.sac_critic_loss(q1, q2, terminated=torch.tensor([0.0]), next_logits=next_logits, **inputs)
+    assert abs(loss.item() - expected) < 1e-5, f"expected {expected:.5f}, got {loss.item():.5f}"
+    loss.backward()
+    assert next_logits.grad is None or next_logits.grad.abs().sum() == 0, "no gradient through the target"
+    assert torch.allclose(q1.grad, torch.tensor([[0.0, 2 * (2.0 - target)]]), atol=1e-5)
+    fell = pearl.sac_critic_loss(q1, q2, terminated=torch.tensor([1.0]), next_logits=next_logits, **inputs)
+    assert abs(fell.item() - ((2.0 - 1.0) ** 2 + (0.5 - 1.0) ** 2)) < 1e-5, "no bootstrap after a fall"
+
+
+def test_sac_actor_loss_by_hand_and_minimum() -> None:
+    logits = torch.tensor([[0.0, math.log(3.0)]], requires_grad=True)  # pi = [0.25, 0.75]
+    q1, q2 = torch.tensor([[1.0, 2.0]], requires_grad=True), torch.tensor([[2.0, 1.0]], requires_grad=True)
+    loss = pearl.sac_actor_loss(logits, q1, q2, alpha=1.0)
+    expected = 0.25 * (math.log(0.25) - 1.0) + 0.75 * (math.log(0.75) - 1.0)
+    assert abs(loss.item() - expected) < 1e-5, f"expected {expected:.5f}, got {loss.item():.5f}"
+    loss.backward()
+    assert q1.grad is None or q1.grad.abs().sum() == 0, "the critics are constants in the policy loss"
+    # the loss is minimised by pi = softmax(min(Q1, Q2) / alpha)
+    q_min, alpha = torch.tensor([[0.3, 1.1, -0.4]]), 0.2
+    optimal = (q_min / alpha).clone().requires_grad_(True)
+    pearl.sac_actor_loss(optimal, q_min, q_min + 1.0, alpha).backward()
+    assert optimal.grad.abs().max() < 1e-6
+    other = torch.zeros(1, 3, requires_grad=True)
+    assert pearl.sac_actor_loss(other, q_min, q_min + 1.0, alpha) > pearl.sac_actor_loss(optimal, q_min, q_min, alpha)
+
+
+# --- replay, agent, checkpoints, training -------------------------------------------------------
+def test_replay_keeps_tasks_apart_and_recent_window() -> None:
+    torch.manual_seed(0)
+    agent = pearl.PEARLAgent(pearl.PEARL_QUICK)
+    tasks = meta_test_tasks("target")[:3]
+    batch = pearl.collect(agent, tasks, torch.zeros(3, 2, agent.latent_dim), 2, seed=0)
+    replay = pearl.MultiTaskReplay(num_tasks=5, capacity=10)
+    replay.add([4, 0, 2], batch)
+    assert replay.size.tolist() == [10, 0, 10, 0, 10]
+    sample = replay.sample(torch.tensor([0, 4]), 64, torch.Generator().manual_seed(0))
+    # target rewards exp(-|x' - x*|) identify the task
+    for row, task in ((0, tasks[1]), (1, tasks[0])):
+        x_next = sample["next_observations"][row, :, 0]
+        assert torch.allclose(sample["rewards"][row], torch.exp(-(x_next - task.target_x).abs()), atol=1e-5)
+    recent = replay.sample(torch.tensor([2]), 200, torch.Generator().manual_seed(0), recent=5)
+    last_five = batch.transitions(task_index=2)["rewards"][-5:]
+    assert set(recent["rewards"][0].tolist()) <= set(last_five.tolist())
+
+
+def test_adaptation_curve_shape_and_checkpoint_round_trip(tmp_path) -> None:
+    torch.manual_seed(0)
+    agent = pearl.PEARLAgent(pearl.PEARL_QUICK)
+    tasks = meta_test_tasks("flip")[:4]
+    curve = pearl.pearl_adaptation_curve(agent, tasks, num_units=2, seed=3)
+    assert curve.shape == (4, 3) and np.all((curve >= 0) & (curve <= 1))
+    path = tmp_path / "pearl.pt"
+    pearl.save_pearl(agent, str(path))
+    loaded = pearl.load_pearl(str(path))
+    assert loaded.config == agent.config
+    np.testing.assert_allclose(pearl.pearl_adaptation_curve(loaded, tasks, num_units=2, seed=3), curve)
+
+
+@pytest.mark.parametrize("family", ["target"])
+def test_quick_training_improves_over_initial_policy(family: str) -> None:
+    torch.set_num_threads(1)
+    tasks = meta_test_tasks(family)[:20]
+    torch.manual_seed(0)
+    initial = pearl.pearl_adaptation_curve(pearl.PEARLAgent(pearl.PEARL_QUICK), tasks, num_units=1).mean()
+    model, history = pearl.train_pearl(pearl.PEARL_QUICK, family, seed=0, progress=False)
+    assert len(history["normalised_return"]) == pearl.PEARL_QUICK.num_iterations
+    trained = pearl.pearl_adaptation_curve(model, tasks, num_units=1).mean()
+    assert trained > initial + 0.2, f"PEARL_QUICK training should learn to balance: {initial:.3f} -> {trained:.3f}"
