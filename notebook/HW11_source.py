@@ -7,16 +7,33 @@
 # ---
 
 # %% [markdown] role="readonly" grade_id="title"
-# # HW11: Meta-Reinforcement Learning on Parameterised CartPole
+# # HW11: Meta-Learning in Reinforcement Learning
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({{COLAB_URL}})
 # [![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]({{KAGGLE_URL}})
 #
-# *Placeholder notebook: it proves the build and grading pipeline end to end; the homework's
-# sections (MAML, RL², PEARL) come later.*
+# In this homework you build three meta-reinforcement-learning algorithms and measure, on held-out
+# tasks, whether they really *learn to adapt*:
 #
-# Fill in every cell that says `YOUR CODE HERE` or `YOUR ANSWER HERE`. Do not change the read-only
-# cells, and keep function names and signatures: the grader calls them.
+# 1. **Task distributions** over a parameterised CartPole, and a test of when adaptation is needed at all.
+# 2. **MAML**: learn an initialisation from which one policy-gradient step solves a new task.
+# 3. **RL²**: a recurrent policy whose hidden state *is* the learning algorithm.
+# 4. **PEARL**: infer a probabilistic task embedding from context and act on it.
+# 5. **Few-shot adaptation**: compare everything against task-agnostic and oracle baselines.
+#
+# Each section explains the idea, then has `TODO` functions to complete (`YOUR CODE HERE`). Right
+# after each TODO, a **visible check** runs small hand-computed cases and tells you what is wrong. The
+# autograder runs further **hidden tests** that compare your function with a reference on random
+# inputs. Written questions (`YOUR ANSWER HERE`) are graded by hand. Points are shown on every graded
+# cell and add up to **100**: 85 autograded, 15 written.
+#
+# **Rules.** Keep function names and signatures; the grader calls them. Do not edit the read-only
+# cells. Each TODO is graded on its own: when the grader tests one function, it uses the reference
+# versions of the *other* TODOs, so one mistake costs only its own points.
+#
+# **Budgets.** At the default budget, every training cell runs in a few minutes on a free Colab CPU.
+# Set `HW11_QUICK=1` in the environment for a two-minute smoke run; this is what the autograder uses.
+# Set `LOAD_PRETRAINED = True` below to load the provided trained models instead of training.
 
 # %% role="readonly" grade_id="setup"
 # Setup: installs the course package hw11_utils when it is missing (Colab, Kaggle); otherwise does nothing.
@@ -31,30 +48,153 @@ if importlib.util.find_spec("hw11_utils") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"git+{REPO_URL}"])
     importlib.invalidate_caches()
 
-import torch
+from pathlib import Path
 
+import matplotlib.pyplot as plt
+
+import hw11_utils
 from hw11_utils import checks
+from hw11_utils.evaluation import few_shot_table, print_table, score_reference_policies, summary_table
+from hw11_utils.plots import plot_adaptation_curves, plot_learning_curves, plot_reference_policies, show_frames
+from hw11_utils import ParameterizedCartPoleEnv
+from hw11_utils.tasks import ADAPTIVE_FAMILIES, FAMILIES, Task, TaskDistribution
+
+# The names the reference code of each section uses (the same imports as the course's modules).
+# include-imports: solutions.common
+# include-imports: solutions.maml
+# include-imports: solutions.rl2
+# include-imports: solutions.pearl
+# include-imports: solutions.baselines
 
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-QUICK = os.environ.get("HW11_QUICK", "0") == "1"  # short runs: used by the autograder
+QUICK = os.environ.get("HW11_QUICK", "0") == "1"  # short runs: used by the autograder and CI
+CHECKPOINTS = Path(hw11_utils.__file__).parent / "checkpoints"  # trained models shipped with hw11_utils
+FIGURES_DIR = os.environ.get("HW11_FIGURES_DIR")  # if set, every figure is also saved there as PNG
+NUM_EVAL_TASKS = 20 if QUICK else 200  # held-out tasks per evaluation
+torch.manual_seed(0)
+
+
+def save_figure(fig, name: str) -> None:
+    """Show a figure, and save it as FIGURES_DIR/name.png when FIGURES_DIR is set."""
+    if FIGURES_DIR:
+        Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(FIGURES_DIR) / f"{name}.png", dpi=120, bbox_inches="tight")
+    plt.show()
+
+
 print(f"device: {device}, QUICK: {QUICK}")
 
-# %% [markdown] role="readonly" grade_id="returns_intro"
-# ## Part 0: discounted returns
+# %%
+# Options you may change: load the provided trained models instead of training them yourself.
+LOAD_PRETRAINED = os.environ.get("HW11_LOAD_PRETRAINED", "0") == "1"
+
+# %% [markdown] role="readonly" grade_id="tasks_intro"
+# ## 1. Task distributions over parameterised CartPole
 #
-# Rollouts are tensors shaped `[tasks, episodes, time]`, time last. The discounted return of
-# step $t$ restarts at every episode boundary:
+# A **task** $\mathcal{T}$ is one CartPole MDP: its physics (pole half-length $l$, pole mass $m_p$,
+# gravity $g$), the direction of the push (`action_sign` $\in\{-1,+1\}$) and its reward. A **task
+# family** is a distribution $p(\mathcal{T})$. Meta-RL trains on tasks $\mathcal{T}_i \sim p(\mathcal{T})$
+# and is judged on *new* tasks from the same distribution, after a little experience in each.
 #
+# | family | what varies | range | does the best behaviour change per task? |
+# |---|---|---|---|
+# | `pole_length` | $l$ | $U[0.25, 1.0]$ m | no |
+# | `mass` | $m_p$ | $U[0.05, 0.5]$ kg | no |
+# | `gravity` | $g$ | $U[5, 15]$ m/s² | no |
+# | `mixed` | all three | as above | no |
+# | `flip` | push direction | $\pm 1$ with $p=\tfrac12$ | **yes**: identifiable from one push |
+# | `target` | reward $r=e^{-\lvert x-x^\ast\rvert}$, hidden $x^\ast$ | $U[-1.5, 1.5]$ m | **yes**: identifiable only from rewards |
+#
+# We score a policy by its **normalised return** $\bar R = \frac{1}{T\,r_{\max}}\sum_{t<T} r_t \in [0,1]$
+# over fixed-length episodes of $T=200$ steps. After a fall the episode is frozen and pays nothing.
+#
+# Three reference policies tell us what adaptation could gain:
+# - **random**;
+# - a **task-agnostic** controller: an LQR designed for the nominal pole, which keeps the cart at $x=0$;
+# - an **oracle** that is told the task.
+#
+# If the task-agnostic controller already scores like the oracle, no amount of meta-learning can help.
+
+# %% role="readonly" grade_id="tasks_explore"
+distribution = TaskDistribution("flip", rng=0)
+for task in distribution.sample_tasks(3):
+    print(task)
+print("families:", FAMILIES, "| families that need adaptation:", ADAPTIVE_FAMILIES)
+
+frames = [ParameterizedCartPoleEnv(task_params=t, render_mode="rgb_array") for t in
+          (Task(), Task(pole_length=1.0), Task(action_sign=-1.0), Task(target_x=1.2))]
+for env in frames:
+    env.reset(seed=0)
+fig = show_frames([env.render() for env in frames],
+                  titles=["nominal", "long pole", "flipped push (blue pole)", "target x*=1.2 (red line)"])
+save_figure(fig, "tasks")
+
+# %% role="readonly" grade_id="tasks_reference"
+reference_scores = score_reference_policies(num_tasks=NUM_EVAL_TASKS, episodes=2 if QUICK else 4)
+groups = {key: g["normalised_return"].to_numpy() for key, g in reference_scores.groupby(["family", "policy"])}
+print_table(summary_table(groups, key_names=("family", "policy")), index="policy", columns="family",
+            title=f"Reference policies on {NUM_EVAL_TASKS} held-out tasks per family (mean ± 95% CI)")
+fig = plot_reference_policies(reference_scores, title="What could adaptation gain?")
+save_figure(fig, "reference_policies")
+
+# %% [markdown] role="readonly" grade_id="q_tasks_prompt"
+# **Question 1 (3 points).** On `pole_length`, `mass`, `gravity` and `mixed`, the task-agnostic
+# controller scores like the oracle; on `flip` and `target` it scores about half. Explain why, and
+# say what this means for the gain that MAML, RL² or PEARL can show on the course's four original
+# families. What property must a task family have for meta-learning to be measurable?
+
+# %% [markdown] role="answer" grade_id="q_tasks" points=3
+# The four physics families only change the pole's dynamics inside a range where a single feedback
+# law (the nominal LQR, i.e. "push toward the side the pole leans") stabilises every task: the
+# optimal *action* for a given state is the same in every task, so a robust task-agnostic policy is
+# already optimal and adaptation has nothing to gain (≈ 0 by construction; any measured gain is noise).
+# In `flip` the same state requires opposite actions in the two kinds of task, and in `target` the
+# best position differs per task; a policy that ignores the task must average over them and gets
+# ~0.5. Meta-learning is measurable only on a family whose optimal behaviour differs between tasks and
+# where the task can be inferred from a little experience (a push reveals the sign; rewards reveal x*).
+
+# %% [markdown] role="readonly" grade_id="maml_intro"
+# ## 2. MAML: learning an initialisation that adapts in one step
+#
+# MAML (Finn et al., 2017) learns meta-parameters $\theta$ such that **one** policy-gradient step on a
+# new task's own experience gives a good policy for that task. For each task $\mathcal{T}_i$ of a
+# meta-batch:
+#
+# 1. **Inner step.** Sample trajectories $\mathcal{D}_i$ with $\pi_\theta$ and take a gradient step on
+#    the REINFORCE loss
+#    $$\mathcal{L}_{\mathcal{T}_i}(\theta;\mathcal{D}) = -\frac{1}{\sum_t m_t}\sum_{t} m_t \,\log\pi_\theta(a_t\mid s_t)\,\hat A_t,
+#    \qquad \hat A_t = \mathrm{normalise}(G_t - b_t),$$
+#    $$\theta_i' = \theta - \alpha\,\nabla_\theta \mathcal{L}_{\mathcal{T}_i}(\theta;\mathcal{D}_i).$$
+#    Here $m_t$ masks the steps after a fall, and $b_t$ is a baseline: the mean return at step $t$
+#    over the task's episodes.
+# 2. **Outer (meta) step.** Sample new trajectories $\mathcal{D}_i'$ with the *adapted* policy
+#    $\pi_{\theta_i'}$, then update the meta-parameters on the post-adaptation loss:
+#    $$\theta \leftarrow \theta - \beta\,\nabla_\theta \frac1N\sum_i \mathcal{L}_{\mathcal{T}_i}\big(\theta_i'(\theta);\mathcal{D}_i'\big).$$
+#
+# The meta-gradient differentiates **through the inner step**. By the chain rule,
+# $\nabla_\theta \mathcal{L}(\theta_i') = \big(I - \alpha \nabla^2_\theta \mathcal{L}(\theta;\mathcal{D}_i)\big)\,\nabla_{\theta'}\mathcal{L}(\theta_i';\mathcal{D}_i')$.
+# The Hessian term is what makes MAML *second order*. Dropping it gives first-order MAML (FOMAML).
+#
+# **Two bugs to avoid.** Both were in this course's first draft.
+# * Writing the adapted weights into the module with `param.data = param - lr * grad`. Autograd
+#   cannot see `.data`, so the meta-gradient never reaches $\theta$, and the outer optimiser
+#   silently updates nothing.
+# * Adapting at meta-test time with a fresh `torch.optim.Adam` at every step. Adam's first step has
+#   size `lr` in every coordinate, whatever the gradient, so it is not the inner update that MAML
+#   meta-learned.
+#
+# Here, adapted parameters are **values**: a dict `name -> tensor` that we pass to
+# `functional_forward(policy, params, obs)`, a thin wrapper of `torch.func.functional_call`.
+#
+# First, the return $G_t$, shared by every algorithm. Rollouts are tensors shaped
+# `[tasks, episodes, time]`, with time last. The return restarts at every episode boundary:
 # $$G_t = r_t + \gamma \, G_{t+1} \, (1 - d_t), \qquad G_T = 0,$$
-#
-# where $d_t = 1$ if step $t$ is the last step of an episode. Implement `discounted_returns`
-# with a loop over time (backwards) that works for any leading batch dimensions.
+# where $d_t = 1$ if step $t$ is the last step of an episode.
 
 # %% role="solution" grade_id="discounted_returns"
 # include: solutions.common.discounted_returns
 
 # %% role="tests" grade_id="discounted_returns_tests" points=5
-# Visible check on hand-computed cases. The grader also runs hidden tests on random inputs.
 checks.check_discounted_returns(discounted_returns)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -62,18 +202,543 @@ from hw11_grading import grade
 grade.discounted_returns(discounted_returns)
 ### END HIDDEN TESTS
 
-# %% [markdown]
-# Try it on a small example of your own (this cell is not graded):
+# %% [markdown] role="readonly" grade_id="maml_given_intro"
+# The given code below holds MAML's configuration, the meta-learned policy $\pi_\theta$ (an MLP
+# with two actions) and two batching helpers. `per_task_feedforward` runs every task of a batch with
+# *its own* adapted parameters, in one `torch.func.vmap` call. Read it, then write the four TODOs.
+
+# %% role="readonly" grade_id="maml_given"
+# include: solutions.maml.MAMLConfig
+
+# include: solutions.maml.MAML_HOMEWORK
+# include: solutions.maml.MAML_QUICK
+
+
+# include: solutions.maml.MAMLPolicy
+
+
+# include: solutions.maml.split_by_task
+
+
+# include: solutions.maml.per_task_feedforward
+
+# %% role="solution" grade_id="inner_loss"
+# include: solutions.maml.inner_loss
+
+# %% role="tests" grade_id="inner_loss_tests" points=5
+checks.check_inner_loss(inner_loss)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.inner_loss(inner_loss)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="inner_step"
+# include: solutions.maml.inner_step
+
+# %% role="tests" grade_id="inner_step_tests" points=8
+checks.check_inner_step(inner_step)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.inner_step(inner_step)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="meta_loss"
+# include: solutions.maml.meta_loss
+
+# %% role="tests" grade_id="meta_loss_tests" points=7
+checks.check_meta_loss(meta_loss)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.meta_loss(meta_loss)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="adapt"
+# include: solutions.maml.adapt
+
+# %% role="tests" grade_id="adapt_tests" points=5
+checks.check_adapt(adapt)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.adapt(adapt)
+### END HIDDEN TESTS
+
+# %% [markdown] role="readonly" grade_id="maml_train_intro"
+# ### Meta-training
+# The given loop samples a meta-batch of `flip` tasks, collects pre-update episodes with
+# $\pi_\theta$, adapts with your `inner_step`, collects post-update episodes with the adapted
+# policies, and takes an Adam step on your `meta_loss`. The held-out evaluation uses your `adapt`.
+
+# %% role="readonly" grade_id="maml_train_given"
+# include: solutions.maml.meta_step
+
+
+# include: solutions.maml.train_maml
+
+
+# include: solutions.maml.maml_adaptation_curve
+
+
+# include: solutions.maml.save_maml
+
+
+# include: solutions.maml.load_maml
 
 # %%
-example_rewards = torch.tensor([[1.0, 1.0, 1.0, 1.0]])
-example_dones = torch.tensor([[0.0, 1.0, 0.0, 1.0]])
-print(discounted_returns(example_rewards, example_dones, gamma=0.9))
+maml_config = MAML_QUICK if QUICK else MAML_HOMEWORK
+if LOAD_PRETRAINED:
+    maml_model, maml_history = load_maml(str(CHECKPOINTS / "maml_flip.pt")), None
+else:
+    maml_model, maml_history = train_maml(maml_config, seed=0, device=device)
+    fig = plot_learning_curves({"MAML (post-adaptation)": maml_history}, title="MAML on flip: meta-training")
+    save_figure(fig, "maml_learning_curve")
 
-# %% [markdown] role="readonly" grade_id="returns_question_prompt"
-# **Question (2 points).** Why does the recursion multiply by $(1 - d_t)$? What would go wrong
-# in a batch of several episodes laid end to end without it?
+maml_curve = maml_adaptation_curve(maml_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
+print("MAML on held-out flip tasks, normalised return after 0, 1, 2, 3 inner steps:",
+      maml_curve.mean(axis=0).round(3))
 
-# %% [markdown] role="answer" grade_id="returns_question" points=2
-# The factor stops the return of one episode from leaking into the previous one: without it, the
-# last step of an episode would bootstrap from the first step of the next, unrelated episode.
+# %% [markdown] role="readonly" grade_id="q_maml_prompt"
+# **Question 2 (3 points).** (a) With `param.data = param - inner_lr * grad`, what is the gradient
+# of the meta-loss with respect to $\theta$, and what happens to the policy during meta-training?
+# (b) Before adaptation, the MAML policy on `flip` scores far *below* the task-agnostic controller
+# (about 0.1). Why is that a good initialisation for MAML, even though it is a bad policy?
+
+# %% [markdown] role="answer" grade_id="q_maml" points=3
+# (a) `.data` writes bypass autograd: the adapted weights are leaves with no history, so the
+# post-update loss has no path back to θ. Its meta-gradient is zero (or only the direct term if the
+# module's parameters are reused), the outer Adam step changes nothing, and meta-training silently
+# does not learn to adapt. (b) MAML optimises the return *after* one inner step, not before. A
+# pre-update policy that pushes in a consistent, informative way makes the sign of the task visible
+# in its rollouts, and puts θ where one large gradient step moves the policy to the correct
+# balancing controller for *either* sign; a policy that already balances half of the tasks would be
+# a worse starting point for the other half.
+
+# %% [markdown] role="readonly" grade_id="rl2_intro"
+# ## 3. RL²: a recurrent policy as the learning algorithm
+#
+# RL² (Duan et al., 2016; Wang et al., 2016) gives a recurrent policy everything it needs to learn
+# *inside its hidden state*. At every step the GRU sees
+# $$x_t = \big[\,s_t,\ \mathrm{onehot}(a_{t-1}),\ r_{t-1},\ d_{t-1}\,\big],$$
+# that is, the observation plus the previous action, the previous reward, and an "episode just
+# ended" flag.
+#
+# A **trial** is $E$ consecutive episodes of the *same* task. The hidden state $h_t$ is **carried
+# across the episode boundaries** of a trial; that is how what the agent learned in episode 1 helps in
+# episode 2. It is **reset to zero between trials**, because a new trial is a new task.
+#
+# The policy is trained with PPO to maximise the return of the whole trial,
+# $\mathbb{E}\big[\sum_{e=1}^{E}\sum_{t} r^{(e)}_t\big]$, so it is rewarded for exploring early if
+# that pays off later. At meta-test time there are no gradient steps at all: adaptation is just
+# running the GRU forward.
+#
+# The sampler in `hw11_utils.rollouts` calls a *policy function* once per time step with a
+# `StepInput`: the observation, the previous action, reward and done flag, and `state`, which is
+# whatever the policy returned at the previous step (`None` at the start of a trial). What the
+# policy does with its state across episode boundaries is up to you.
+
+# %% role="readonly" grade_id="rl2_given"
+# include: solutions.rl2.RL2Config
+
+# include: solutions.rl2.RL2_QUICK
+# include: solutions.rl2.RL2_HOMEWORK
+
+
+# include: solutions.rl2.make_rl2_core
+
+# %% role="solution" grade_id="rl2_inputs"
+# include: solutions.rl2.rl2_inputs
+
+# %% role="tests" grade_id="rl2_inputs_tests" points=4
+checks.check_rl2_inputs(rl2_inputs)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.rl2_inputs(rl2_inputs)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="rl2_policy_step"
+# include: solutions.rl2.rl2_policy_step
+
+# %% role="tests" grade_id="rl2_policy_step_tests" points=7
+checks.check_rl2_policy_step(rl2_policy_step)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.rl2_policy_step(rl2_policy_step)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="rl2_trial_forward"
+# include: solutions.rl2.rl2_trial_forward
+
+# %% role="tests" grade_id="rl2_trial_forward_tests" points=7
+checks.check_rl2_trial_forward(rl2_trial_forward)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.rl2_trial_forward(rl2_trial_forward)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="rl2_loss"
+# include: solutions.rl2.rl2_loss
+
+# %% role="tests" grade_id="rl2_loss_tests" points=6
+checks.check_rl2_loss(rl2_loss)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.rl2_loss(rl2_loss)
+### END HIDDEN TESTS
+
+# %% [markdown] role="readonly" grade_id="rl2_train_intro"
+# ### Training RL² with PPO on whole trials
+# Every iteration samples a batch of trials, each on its own meta-training task, with your
+# `rl2_policy_step`. It computes GAE advantages over the whole trial, then takes PPO steps on your
+# `rl2_loss`, using the logits of your `rl2_trial_forward`.
+
+# %% role="readonly" grade_id="rl2_train_given"
+# include: solutions.rl2.rl2_policy
+
+
+# include: solutions.rl2.trial_advantages
+
+
+# include: solutions.rl2.select_trials
+
+
+# include: solutions.rl2.train_rl2
+
+
+# include: solutions.rl2.rl2_adaptation_curve
+
+
+# include: solutions.rl2.save_rl2
+
+
+# include: solutions.rl2.load_rl2
+
+# %%
+rl2_config = RL2_QUICK if QUICK else RL2_HOMEWORK
+if LOAD_PRETRAINED:
+    rl2_model, rl2_history = load_rl2(str(CHECKPOINTS / "rl2_flip.pt")), None
+else:
+    rl2_model, rl2_history = train_rl2(rl2_config, "flip", seed=0, device=device)
+    fig = plot_learning_curves({"RL²": rl2_history}, title="RL² on flip: PPO on trials")
+    save_figure(fig, "rl2_learning_curve")
+
+rl2_curve = rl2_adaptation_curve(rl2_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
+print("RL² on held-out flip tasks, normalised return of episodes 1-4 of a trial:", rl2_curve.mean(axis=0).round(3))
+
+# %% [markdown] role="readonly" grade_id="q_rl2_prompt"
+# **Question 3 (3 points).** Suppose `rl2_policy_step` resets the hidden state whenever
+# `prev_done == 1`. Which numbers in the adaptation curve would change, and why? On `target`, the
+# reward reveals $x^\ast$ only through $e^{-|x-x^\ast|}$. Why does RL² have to *explore* in the first
+# episode, and what in its training objective rewards it for doing so?
+
+# %% [markdown] role="answer" grade_id="q_rl2" points=3
+# With a reset at every episode boundary, each episode starts from a blank memory: episode 2, 3, ...
+# would score like episode 1 (a flat curve, no gain from context), and training could only learn a
+# within-episode adaptation. On `target`, one reward value gives |x − x*| but not the side, so the
+# agent must move the cart (and see whether the reward rises or falls) to locate x*; that costs
+# reward in the first episode. RL² maximises the return of the *whole trial*, so information gathered
+# in episode 1 that raises the returns of episodes 2..E is credited through the carried hidden state
+# and the trial-long advantages: exploration is learned because it pays later in the same trial.
+
+# %% [markdown] role="readonly" grade_id="pearl_intro"
+# ## 4. PEARL: probabilistic context embeddings
+#
+# PEARL (Rakelly et al., 2019) separates *inferring the task* from *acting*. A context encoder
+# $\phi$ maps each transition $c_n = (s_n, a_n, r_n, s'_n)$ of the current task to a Gaussian factor
+# $\Psi_\phi(z \mid c_n) = \mathcal{N}(\mu_n, \sigma_n^2)$. The posterior over the task latent is
+# their **product**:
+# $$q_\phi(z \mid c_{1:N}) \propto \prod_{n=1}^N \mathcal{N}(z;\mu_n,\sigma_n^2)
+#   = \mathcal{N}\!\Big(\sigma^2 \sum_n \frac{\mu_n}{\sigma_n^2},\ \sigma^2\Big),\qquad
+#   \sigma^2 = \Big(\sum_n \sigma_n^{-2}\Big)^{-1}.$$
+# The product is permutation invariant: the order of the context does not matter. It also sharpens
+# as evidence accumulates, because every factor adds precision. Averaging the means would do
+# neither: ten identical observations would leave the variance where one left it.
+#
+# The encoder is regularised towards the prior with
+# $\mathrm{KL}\big(\mathcal{N}(\mu,\sigma^2)\,\|\,\mathcal{N}(0,I)\big) = \tfrac12\sum_j\big(\mu_j^2+\sigma_j^2-\log\sigma_j^2-1\big)$.
+# The latent is sampled as $z = \mu + \sigma\odot\varepsilon$ (the reparameterisation trick), so the
+# critic's loss can train the encoder.
+#
+# The agent is a **soft actor-critic for discrete actions** conditioned on $z$. With twin critics
+# and target critics $\bar Q_j$:
+# $$y = r + \gamma(1-d)\,\textstyle\sum_{a'}\pi(a'\mid s',z)\big(\min_j \bar Q_j(s',z)_{a'} - \alpha\log\pi(a'\mid s',z)\big),
+# \qquad \mathcal{L}_Q = \textstyle\sum_j \mathbb{E}\big[(Q_j(s,z)_a - y)^2\big],$$
+# $$\mathcal{L}_\pi = \mathbb{E}\Big[\textstyle\sum_a \pi(a\mid s,z)\big(\alpha\log\pi(a\mid s,z) - \min_j Q_j(s,z)_a\big)\Big].$$
+#
+# At meta-test time PEARL explores by **posterior sampling**. The first episode acts on $z$ drawn
+# from the prior. After each episode, the context collected so far gives a sharper posterior to
+# sample from.
+
+# %% role="readonly" grade_id="pearl_given"
+# include: solutions.pearl.PEARLConfig
+
+# include: solutions.pearl.PEARL_QUICK
+# include: solutions.pearl.PEARL_HOMEWORK
+
+
+# include: solutions.pearl.PEARLAgent
+
+
+# include: solutions.pearl.latent_policy
+
+# %% role="solution" grade_id="product_of_gaussians"
+# include: solutions.pearl.product_of_gaussians
+
+# %% role="tests" grade_id="product_of_gaussians_tests" points=7
+checks.check_product_of_gaussians(product_of_gaussians)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.product_of_gaussians(product_of_gaussians)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="kl_to_standard_normal"
+# include: solutions.pearl.kl_to_standard_normal
+
+# %% role="tests" grade_id="kl_to_standard_normal_tests" points=3
+checks.check_kl_to_standard_normal(kl_to_standard_normal)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.kl_to_standard_normal(kl_to_standard_normal)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="infer_posterior"
+# include: solutions.pearl.infer_posterior
+
+# %% role="tests" grade_id="infer_posterior_tests" points=5
+checks.check_infer_posterior(infer_posterior)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.infer_posterior(infer_posterior)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="sample_latent"
+# include: solutions.pearl.sample_latent
+
+# %% role="tests" grade_id="sample_latent_tests" points=3
+checks.check_sample_latent(sample_latent)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.sample_latent(sample_latent)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="sac_critic_loss"
+# include: solutions.pearl.sac_critic_loss
+
+# %% role="tests" grade_id="sac_critic_loss_tests" points=5
+checks.check_sac_critic_loss(sac_critic_loss)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.sac_critic_loss(sac_critic_loss)
+### END HIDDEN TESTS
+
+# %% role="solution" grade_id="sac_actor_loss"
+# include: solutions.pearl.sac_actor_loss
+
+# %% role="tests" grade_id="sac_actor_loss_tests" points=4
+checks.check_sac_actor_loss(sac_actor_loss)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.sac_actor_loss(sac_actor_loss)
+### END HIDDEN TESTS
+
+# %% [markdown] role="readonly" grade_id="pearl_train_intro"
+# ### Meta-training PEARL
+# Data is collected from many meta-training tasks at once into per-task replay buffers. Each
+# update infers every task's posterior from a batch of its own context with your
+# `infer_posterior`, samples $z$ with your `sample_latent`, and trains the critics with your
+# `sac_critic_loss` plus $\beta\cdot$ your KL; gradients from the critic train the encoder. The
+# actor is trained with your `sac_actor_loss`, with $z$ detached.
+
+# %% role="readonly" grade_id="pearl_train_given"
+# include: solutions.pearl.MultiTaskReplay
+
+
+# include: solutions.pearl.batch_context
+
+
+# include: solutions.pearl.posterior_from_batch
+
+
+# include: solutions.pearl.collect
+
+
+# include: solutions.pearl.sac_update
+
+
+# include: solutions.pearl.train_pearl
+
+
+# include: solutions.pearl.pearl_adaptation_curve
+
+
+# include: solutions.pearl.save_pearl
+
+
+# include: solutions.pearl.load_pearl
+
+# %%
+pearl_config = PEARL_QUICK if QUICK else PEARL_HOMEWORK
+if LOAD_PRETRAINED:
+    pearl_model, pearl_history = load_pearl(str(CHECKPOINTS / "pearl_flip.pt")), None
+else:
+    pearl_model, pearl_history = train_pearl(pearl_config, "flip", seed=0, device=device)
+    fig = plot_learning_curves({"PEARL": pearl_history}, title="PEARL on flip: meta-training")
+    save_figure(fig, "pearl_learning_curve")
+
+pearl_curve = pearl_adaptation_curve(pearl_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
+print("PEARL on held-out flip tasks, normalised return of episodes 1-4:", pearl_curve.mean(axis=0).round(3))
+
+# %% [markdown] role="readonly" grade_id="q_pearl_prompt"
+# **Question 4 (3 points).** (a) Show that the product of Gaussians is permutation invariant, and
+# that its variance shrinks as context is added. What would a posterior that *averages* the factors'
+# means and variances get wrong? (b) PEARL's first meta-test episode acts on $z$ from the prior. Why
+# is that a sensible way to explore on `flip`, and why is it a weaker strategy on `target` than
+# RL²'s learned exploration?
+
+# %% [markdown] role="answer" grade_id="q_pearl" points=3
+# (a) The posterior's precision is Σ_n σ_n⁻² and its mean is σ² Σ_n μ_n/σ_n²: both are sums over the
+# context, which do not depend on order, and each added factor adds positive precision, so σ² can
+# only shrink. An average keeps the variance at the typical factor's variance however much evidence
+# arrives, so the agent never becomes confident, and it weights uncertain and certain transitions
+# equally. (b) On `flip` a prior sample is a plausible hypothesis ("sign +1" or "sign −1"); acting on
+# it for one episode immediately produces transitions that reveal the true sign, so the posterior
+# collapses on the right task. On `target`, acting optimally for a sampled x* only tests that one
+# hypothesis (and only a little about the others); posterior sampling does not plan information
+# gathering, while RL² can learn a deliberate sweep that locates x* in one episode.
+
+# %% [markdown] role="readonly" grade_id="fewshot_intro"
+# ## 5. Few-shot adaptation on held-out tasks
+#
+# The protocol: on **held-out** meta-test tasks (200 at the default budget), measure the normalised
+# return after $k = 0, 1, 2, 3$ *adaptation units*. For MAML and fine-tuning a unit is an inner
+# gradient step; for RL² and PEARL it is an episode of experience. Report the mean with a 95%
+# confidence interval over tasks.
+#
+# The same protocol runs the baselines:
+# - a **task-agnostic** policy: one PPO policy trained on the whole family;
+# - **fine-tuning**: that policy, adapted with ordinary policy-gradient steps on the new task;
+# - a task-conditioned **oracle**, which is told the task.
+#
+# The given code below loads the provided trained baselines. In `QUICK` mode, or with
+# `LOAD_PRETRAINED`, this section evaluates the provided models trained at the homework budget, so
+# the comparison means something. Otherwise it evaluates the models you trained above.
+#
+# Two methods evaluated on the *same* tasks should be compared **task by task**. The paired
+# differences $d_i = a_i - b_i$ remove the task-to-task variation that both methods share, which
+# gives a much tighter interval than comparing two independent means.
+
+# %% role="solution" grade_id="paired_difference"
+# include: solutions.common.paired_difference
+
+# %% role="tests" grade_id="paired_difference_tests" points=4
+checks.check_paired_difference(paired_difference)
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.paired_difference(paired_difference)
+### END HIDDEN TESTS
+
+# %% role="readonly" grade_id="baselines_given"
+# include: solutions.baselines.METHODS
+
+# include: solutions.baselines.BaselineConfig
+
+# include: solutions.baselines.BASELINE_HOMEWORK
+
+
+# include: solutions.baselines.ActorCritic
+
+
+# include: solutions.baselines.policy_inputs
+
+
+# include: solutions.baselines.task_features
+
+
+# include: solutions.baselines.model_policy
+
+
+# include: solutions.baselines.batch_advantages
+
+
+# include: solutions.baselines.evaluate
+
+
+# include: solutions.baselines.per_task_policy
+
+
+# include: solutions.baselines.finetune_curve
+
+
+# include: solutions.baselines.baseline_adaptation_curve
+
+
+# include: solutions.baselines.load_baseline
+
+# %%
+use_provided = QUICK or LOAD_PRETRAINED
+fewshot_curves = {}
+for family in ADAPTIVE_FAMILIES:
+    tasks = meta_test_tasks(family, n=NUM_EVAL_TASKS)
+    agnostic = load_baseline(str(CHECKPOINTS / f"baseline_agnostic_{family}.pt"))
+    oracle = load_baseline(str(CHECKPOINTS / f"baseline_oracle_{family}.pt"))
+    rl2 = rl2_model if (family == "flip" and not use_provided) else load_rl2(str(CHECKPOINTS / f"rl2_{family}.pt"))
+    pearl = pearl_model if (family == "flip" and not use_provided) else load_pearl(
+        str(CHECKPOINTS / f"pearl_{family}.pt"))
+    curves = {
+        "task-agnostic": baseline_adaptation_curve(agnostic, tasks, device=device),
+        "fine-tuning": baseline_adaptation_curve(agnostic, tasks, device=device, method="finetune"),
+        "oracle": baseline_adaptation_curve(oracle, tasks, device=device),
+        "RL²": rl2_adaptation_curve(rl2, tasks, device=device),
+        "PEARL": pearl_adaptation_curve(pearl, tasks, device=device),
+    }
+    if family == "flip":
+        maml = maml_model if not use_provided else load_maml(str(CHECKPOINTS / "maml_flip.pt"))
+        curves["MAML"] = maml_adaptation_curve(maml, tasks, device=device)
+    fewshot_curves[family] = curves
+    table = few_shot_table({name: curve[None] for name, curve in curves.items()})
+    print_table(table, title=f"{family}: normalised return after k adaptation units "
+                f"({len(tasks)} held-out tasks, mean ± 95% CI)")
+    fig = plot_adaptation_curves(table, title=f"Few-shot adaptation on held-out {family} tasks")
+    save_figure(fig, f"adaptation_{family}")
+
+# The control case: a course family where one robust policy already solves every task.
+mass_tasks = meta_test_tasks("mass", n=NUM_EVAL_TASKS)
+mass_curve = maml_adaptation_curve(load_maml(str(CHECKPOINTS / "maml_mass.pt")), mass_tasks, device=device)
+print("MAML on held-out mass tasks after 0..3 inner steps:", mass_curve.mean(axis=0).round(3),
+      "(adaptation gains nothing: the task-agnostic policy is already optimal)")
+
+# %%
+for family, curves in fewshot_curves.items():
+    for method in ("RL²", "PEARL", "MAML"):
+        if method in curves:
+            mean, half_width = paired_difference(curves[method], curves["task-agnostic"], unit=1)
+            print(f"{family}: {method} − task-agnostic after 1 unit: {mean:+.3f} ± {half_width:.3f}")
+
+# %% [markdown] role="readonly" grade_id="q_fewshot_prompt"
+# **Question 5 (3 points).** Use your tables. Which methods beat the task-agnostic baseline on
+# `flip`, and on `target`? After how many units? Why does fine-tuning the task-agnostic policy
+# gain almost nothing in three steps, while MAML gains a lot after one step? What does the `mass`
+# control case show?
+
+# %% [markdown] role="answer" grade_id="q_fewshot" points=3
+# On `flip`, RL², PEARL and MAML all reach ≈ 1.0 after one unit versus ≈ 0.5 for the task-agnostic
+# policy (paired differences of about +0.45 with tight intervals); RL² is already high in the first
+# episode because it identifies the sign within a few steps. On `target`, RL² and PEARL beat the
+# agnostic policy by more than 0.1 after an episode of context, but stay below the oracle. Fine-tuning
+# starts from a nearly deterministic policy trained for the *average* task: on flipped tasks the
+# probability of the correct action is tiny, so policy-gradient steps barely move it. MAML's
+# initialisation was meta-trained so that one step flips the behaviour. On `mass`, MAML's curve is
+# flat at ≈ 1.0: where no adaptation is needed, there is nothing to gain.

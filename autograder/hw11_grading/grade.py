@@ -1,40 +1,62 @@
-"""One grader per graded TODO; each is called from the hidden block of a test cell.
+"""One grader per graded TODO; each is called from the hidden block of a test cell::
 
-To grade a new TODO: write a table of seeded :class:`~hw11_grading.compare.Case` rows (or a
-custom check that raises ``AssertionError`` with a clear message) and a function named after the
-TODO that runs it against the reference in ``solutions``.
+    from hw11_grading import grade
+    grade.inner_step(inner_step)
+
+Every grader first isolates the student's function (calls to *other* TODOs go to the reference, so
+each mistake costs only its own points), then compares it with the reference in ``solutions`` on
+seeded inputs and checks its behaviour (gradients, invariants); a failure raises ``AssertionError``
+saying what was expected. The graders live in one module per section and are collected here:
+
+* ``common_graders``: ``discounted_returns``, ``paired_difference``
+* ``maml_graders``: ``inner_loss``, ``inner_step``, ``meta_loss``, ``adapt``; ``maml_training``
+  (a short seeded training run of the reference loop with the student's functions)
+* ``rl2_graders``: ``rl2_inputs``, ``rl2_policy_step``, ``rl2_trial_forward``, ``rl2_loss``;
+  ``rl2_training``
+* ``pearl_graders``: ``product_of_gaussians``, ``kl_to_standard_normal``, ``infer_posterior``,
+  ``sample_latent``, ``sac_critic_loss``, ``sac_actor_loss``; ``pearl_training``
+
+The ``*_training`` graders run the reference training loop (QUICK budget, seeded, a few seconds)
+with the student's functions patched in and require an improvement over the initial policy.
+
+To grade a new TODO: write a function named after it in its section's module (seeded cases, a
+comparison with the reference, behavioural checks) and import it here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from hw11_grading.common_graders import DISCOUNTED_RETURNS_CASES, discounted_returns, paired_difference
+from hw11_grading.maml_graders import adapt, inner_loss, inner_step, maml_training, meta_loss
+from hw11_grading.pearl_graders import (
+    infer_posterior,
+    kl_to_standard_normal,
+    pearl_training,
+    product_of_gaussians,
+    sac_actor_loss,
+    sac_critic_loss,
+    sample_latent,
+)
+from hw11_grading.rl2_graders import rl2_inputs, rl2_loss, rl2_policy_step, rl2_training, rl2_trial_forward
 
-import torch
-
-from hw11_grading.compare import Case, compare_with_reference
-from solutions import common
-
-
-def _returns_inputs(seed: int, shape: tuple[int, ...], gamma: float, done_prob: float) -> Callable[[], dict]:
-    def make() -> dict:
-        generator = torch.Generator().manual_seed(seed)
-        rewards = torch.randn(shape, generator=generator)
-        dones = (torch.rand(shape, generator=generator) < done_prob).float()
-        return dict(rewards=rewards, dones=dones, gamma=gamma)
-
-    return make
-
-
-DISCOUNTED_RETURNS_CASES = [
-    Case("one episode [7], no done, gamma=0.9", _returns_inputs(0, (7,), 0.9, 0.0)),
-    Case("batch [4, 20], done with p=0.2, gamma=0.95", _returns_inputs(1, (4, 20), 0.95, 0.2)),
-    Case("[tasks, episodes, time] = [3, 2, 50], done p=0.1, gamma=0.99", _returns_inputs(2, (3, 2, 50), 0.99, 0.1)),
-    Case("gamma=0 (returns equal rewards), [5, 9]", _returns_inputs(3, (5, 9), 0.0, 0.3)),
-    Case("gamma=1, every step done, [2, 6]", _returns_inputs(4, (2, 6), 1.0, 1.1)),
-    Case("gamma=1, no done, [2, 30]", _returns_inputs(5, (2, 30), 1.0, 0.0)),
+__all__ = [
+    "DISCOUNTED_RETURNS_CASES",
+    "adapt",
+    "discounted_returns",
+    "infer_posterior",
+    "inner_loss",
+    "inner_step",
+    "kl_to_standard_normal",
+    "maml_training",
+    "meta_loss",
+    "paired_difference",
+    "pearl_training",
+    "product_of_gaussians",
+    "rl2_inputs",
+    "rl2_loss",
+    "rl2_policy_step",
+    "rl2_training",
+    "rl2_trial_forward",
+    "sac_actor_loss",
+    "sac_critic_loss",
+    "sample_latent",
 ]
-
-
-def discounted_returns(student_fn: Callable[..., torch.Tensor]) -> None:
-    """Grade ``discounted_returns(rewards, dones, gamma)`` against ``solutions.common``."""
-    compare_with_reference("discounted_returns", student_fn, common.discounted_returns, DISCOUNTED_RETURNS_CASES)
