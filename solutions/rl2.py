@@ -386,9 +386,9 @@ def train_rl2(
             seed=int(rng.integers(2**31)), carry_state=True,
         ).to(device)
         with torch.no_grad():
-            logits, values = rl2_trial_forward(core, batch)
-            entropy = categorical_entropy(logits, batch.masks).item()
-        advantages, value_targets = trial_advantages(batch, values, config.gamma, config.gae_lambda)
+            logits_old, values_old = rl2_trial_forward(core, batch)
+            mean_entropy = categorical_entropy(logits_old, batch.masks).item()
+        advantages, value_targets = trial_advantages(batch, values_old, config.gamma, config.gae_lambda)
         advantages = normalize_advantages(advantages, batch.masks)
 
         for _ in range(config.ppo_epochs):
@@ -408,7 +408,7 @@ def train_rl2(
         history["normalised_return"].append(returns.mean().item())
         history["first_episode_return"].append(returns[:, 0].mean().item())
         history["last_episode_return"].append(returns[:, -1].mean().item())
-        history["entropy"].append(entropy)
+        history["entropy"].append(mean_entropy)
         history["wall_time"].append(time.perf_counter() - start)
         bar.set_postfix(first=f"{returns[:, 0].mean():.2f}", last=f"{returns[:, -1].mean():.2f}")
     return core, history
