@@ -27,6 +27,15 @@
 # inputs. Written questions (`YOUR ANSWER HERE`) are graded by hand. Points are shown on every graded
 # cell and add up to **100**: 85 autograded, 15 written.
 #
+# | section | autograded | written | total |
+# |---|---|---|---|
+# | 1. Task distributions | | Q1: 3 | 3 |
+# | 2. MAML | returns 5, `inner_loss` 5, `inner_step` 7, `meta_loss` 6, `adapt` 5, training 2 | Q2: 3 | 33 |
+# | 3. RL² | `rl2_inputs` 4, `rl2_policy_step` 7, `rl2_trial_forward` 6, `rl2_loss` 5, training 2 | Q3: 3 | 27 |
+# | 4. PEARL | product 6, KL 3, `infer_posterior` 5, `sample_latent` 3, critic 4, actor 4, training 2 | Q4: 3 | 30 |
+# | 5. Few-shot evaluation | `paired_difference` 4 | Q5: 3 | 7 |
+# | **total** | **85** | **15** | **100** |
+#
 # **Rules.** Keep function names and signatures; the grader calls them. Do not edit the read-only
 # cells. Each TODO is graded on its own: when the grader tests one function, it uses the reference
 # versions of the *other* TODOs, so one mistake costs only its own points.
@@ -236,7 +245,7 @@ grade.inner_loss(inner_loss)
 # %% role="solution" grade_id="inner_step"
 # include: solutions.maml.inner_step
 
-# %% role="tests" grade_id="inner_step_tests" points=8
+# %% role="tests" grade_id="inner_step_tests" points=7
 checks.check_inner_step(inner_step)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -247,7 +256,7 @@ grade.inner_step(inner_step)
 # %% role="solution" grade_id="meta_loss"
 # include: solutions.maml.meta_loss
 
-# %% role="tests" grade_id="meta_loss_tests" points=7
+# %% role="tests" grade_id="meta_loss_tests" points=6
 checks.check_meta_loss(meta_loss)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -286,6 +295,15 @@ grade.adapt(adapt)
 
 
 # include: solutions.maml.load_maml
+
+# %% role="tests" grade_id="maml_training_tests" points=2
+# Hidden test: a short, seeded meta-training run of the given loop with YOUR functions must improve on the
+# initial policy. The training cell below shows the same thing at the full budget.
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.maml_training(inner_step, meta_loss)
+### END HIDDEN TESTS
 
 # %%
 maml_config = MAML_QUICK if QUICK else MAML_HOMEWORK
@@ -373,7 +391,7 @@ grade.rl2_policy_step(rl2_policy_step)
 # %% role="solution" grade_id="rl2_trial_forward"
 # include: solutions.rl2.rl2_trial_forward
 
-# %% role="tests" grade_id="rl2_trial_forward_tests" points=7
+# %% role="tests" grade_id="rl2_trial_forward_tests" points=6
 checks.check_rl2_trial_forward(rl2_trial_forward)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -384,7 +402,7 @@ grade.rl2_trial_forward(rl2_trial_forward)
 # %% role="solution" grade_id="rl2_loss"
 # include: solutions.rl2.rl2_loss
 
-# %% role="tests" grade_id="rl2_loss_tests" points=6
+# %% role="tests" grade_id="rl2_loss_tests" points=5
 checks.check_rl2_loss(rl2_loss)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -418,6 +436,15 @@ grade.rl2_loss(rl2_loss)
 
 
 # include: solutions.rl2.load_rl2
+
+# %% role="tests" grade_id="rl2_training_tests" points=2
+# Hidden test: a short, seeded PPO training run of the given loop with YOUR functions must improve on the
+# initial policy. The training cell below shows the same thing at the full budget.
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.rl2_training(rl2_policy_step, rl2_trial_forward, rl2_loss)
+### END HIDDEN TESTS
 
 # %%
 rl2_config = RL2_QUICK if QUICK else RL2_HOMEWORK
@@ -490,7 +517,7 @@ print("RL² on held-out flip tasks, normalised return of episodes 1-4 of a trial
 # %% role="solution" grade_id="product_of_gaussians"
 # include: solutions.pearl.product_of_gaussians
 
-# %% role="tests" grade_id="product_of_gaussians_tests" points=7
+# %% role="tests" grade_id="product_of_gaussians_tests" points=6
 checks.check_product_of_gaussians(product_of_gaussians)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -534,7 +561,7 @@ grade.sample_latent(sample_latent)
 # %% role="solution" grade_id="sac_critic_loss"
 # include: solutions.pearl.sac_critic_loss
 
-# %% role="tests" grade_id="sac_critic_loss_tests" points=5
+# %% role="tests" grade_id="sac_critic_loss_tests" points=4
 checks.check_sac_critic_loss(sac_critic_loss)
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
@@ -587,6 +614,15 @@ grade.sac_actor_loss(sac_actor_loss)
 
 
 # include: solutions.pearl.load_pearl
+
+# %% role="tests" grade_id="pearl_training_tests" points=2
+# Hidden test: a short, seeded meta-training run of the given loop with YOUR functions must improve on the
+# initial policy. The training cell below shows the same thing at the full budget.
+### BEGIN HIDDEN TESTS
+from hw11_grading import grade
+
+grade.pearl_training(infer_posterior, sample_latent, kl_to_standard_normal, sac_critic_loss, sac_actor_loss)
+### END HIDDEN TESTS
 
 # %%
 pearl_config = PEARL_QUICK if QUICK else PEARL_HOMEWORK

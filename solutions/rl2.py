@@ -468,7 +468,6 @@ def load_rl2(path: str, device: Union[str, torch.device] = "cpu") -> GRUCore:
     return model.to(device)
 
 
-
 def main() -> None:
     """Command line: train one family, save ``hw11_utils/checkpoints/rl2_<family>.pt``, print the curve.
 

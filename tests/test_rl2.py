@@ -227,7 +227,7 @@ def test_quick_training_improves_mean_trial_return():
     model, history = rl2.train_rl2(RL2_QUICK, "flip", seed=0, progress=False)
     assert len(history["normalised_return"]) == RL2_QUICK.num_iterations
     torch.manual_seed(0)
-    initial = make_rl2_core(RL2_QUICK.hidden_size)  # train() draws the same initial network from seed 0
+    initial = make_rl2_core(RL2_QUICK.hidden_size)  # train_rl2() draws the same initial network from seed 0
     tasks = meta_test_tasks("flip", n=64)
 
     def mean_return(core):

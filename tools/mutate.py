@@ -77,6 +77,18 @@ def insert_cell_after(grade_id: str, source: str) -> Mutation:
     return mutate
 
 
+def replace_text(grade_id: str, old: str, new: str) -> Mutation:
+    """Replace ``old`` by ``new`` in the cell ``grade_id`` (an error if ``old`` is not there, so a
+    mutation can never silently leave the solution unchanged)."""
+
+    def edit(source: str) -> str:
+        if old not in source:
+            raise KeyError(f"cell {grade_id!r} does not contain {old!r}")
+        return source.replace(old, new)
+
+    return edit_cell(grade_id, edit)
+
+
 def edit_cell(grade_id: str, edit: Callable[[str], str]) -> Mutation:
     """Replace the source of the cell ``grade_id`` by ``edit(old_source)``."""
 
@@ -109,6 +121,28 @@ def discounted_returns(rewards, dones, gamma):
     return torch.stack(returns[::-1], dim=-1)
 """
 
+# The course's first draft: the adapted weights are written through `.data`, invisible to autograd.
+INNER_STEP_OLD = "    return {name: theta - inner_lr * grad for (name, theta), grad in zip(params.items(), grads)}"
+INNER_STEP_PARAM_DATA = """    for theta, grad in zip(params.values(), grads):
+        theta.data = theta.data - inner_lr * grad  # the course draft: cuts the meta-gradient
+    return params"""
+META_LOSS_OLD = "adapted = inner_step(policy, params, inner_batch, inner_lr, gamma, first_order)"
+META_LOSS_FIRST_ORDER = "adapted = inner_step(policy, params, inner_batch, inner_lr, gamma, first_order=True)"
+RL2_STEP_OLD = "    logits, _, hidden = core.step(inputs, step.state)"
+RL2_STEP_RESETS = """    state = step.state
+    if state is not None:  # bug: forgets everything at every episode boundary of the trial
+        state = state * (1.0 - step.prev_done).view(1, -1, 1)
+    logits, _, hidden = core.step(inputs, state)"""
+PRODUCT_OLD = """    precisions = 1.0 / variances
+    if mask is not None:
+        precisions = precisions * mask.to(precisions.dtype).unsqueeze(-1)
+    var = 1.0 / precisions.sum(dim=-2)
+    mu = var * (precisions * mus).sum(dim=-2)
+    return mu, var"""
+PRODUCT_AVERAGES = """    weights = torch.ones_like(variances[..., 0]) if mask is None else mask.to(variances.dtype)
+    weights = (weights / weights.sum(dim=-1, keepdim=True)).unsqueeze(-1)
+    return (weights * mus).sum(dim=-2), (weights * variances).sum(dim=-2)  # bug: averages the factors"""
+
 UNINTERRUPTIBLE_LOOP = """
 import time
 
@@ -122,6 +156,11 @@ while True:
 MUTATIONS: dict[str, Mutation] = {
     # a plausible bug: loses exactly the points of the returns tests
     "returns_ignore_dones": replace_function("discounted_returns", RETURNS_IGNORING_DONES),
+    # the typical meta-RL mistakes of the issue: each must lose its own parts' points only
+    "maml_param_data": replace_text("inner_step", INNER_STEP_OLD, INNER_STEP_PARAM_DATA),
+    "maml_first_order": replace_text("meta_loss", META_LOSS_OLD, META_LOSS_FIRST_ORDER),
+    "rl2_resets_hidden": replace_text("rl2_policy_step", RL2_STEP_OLD, RL2_STEP_RESETS),
+    "pearl_averages_posterior": replace_text("product_of_gaussians", PRODUCT_OLD, PRODUCT_AVERAGES),
     # the solution cell raises before defining anything: the dependent tests fail, grading goes on
     "raises": edit_cell("discounted_returns", lambda source: 'raise RuntimeError("student bug")\n' + source),
     # an extra cell that never ends: cut by the per-cell timeout, later cells still graded
