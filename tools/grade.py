@@ -7,7 +7,8 @@ the only ``.ipynb`` in the folder, e.g. ``HW11_Notebook.ipynb``), or ``<student>
 In a temporary copy of the course (``autograder/``, with the committed source notebook) this runs
 ``nbgrader generate_assignment`` (fills the gradebook), ``autograde`` (all students in one call,
 each cell limited to ``--timeout`` seconds, hidden tests importing ``solutions`` and
-``hw11_grading`` through PYTHONPATH, ``HW11_QUICK=1``, ``HW11_LOAD_PRETRAINED=1``), ``generate_feedback`` and ``export``.
+``hw11_grading`` through PYTHONPATH, ``HW11_QUICK=1``, ``HW11_LOAD_PRETRAINED=1``),
+``generate_feedback`` and ``export``.
 
 OUT_DIR receives:
   grades.csv        nbgrader's export (one row per student; manual grades still 0)
@@ -175,7 +176,9 @@ def grade(submissions_dir: Path, out_dir: Path, timeout: int | None = None, keep
     source_nb = nbformat.read(config.REPO_ROOT / config.SOURCE_NOTEBOOK, as_version=4)
     # Grading never trains: the notebook loads the provided models (HW11_LOAD_PRETRAINED), and the
     # hidden tests run their own short, seeded training checks.
-    env = nbgrader_env({"HW11_QUICK": "1", "HW11_LOAD_PRETRAINED": "1"})
+    # One thread per kernel: torch's default (one per core) makes concurrent graders fight for the
+    # cores and slows every kernel many times over.
+    env = nbgrader_env({"HW11_QUICK": "1", "HW11_LOAD_PRETRAINED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     log_parts = []
 
     with tempfile.TemporaryDirectory(prefix="hw11_grade_") as tmp:
