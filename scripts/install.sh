@@ -8,4 +8,4 @@ python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0           # the CPU wheel first, so nothing pulls a CUDA build
 python -m pip install -q -r requirements.txt
 python -m pip install -q -e ".[dev]"
-python -m ipykernel install --user --name python3 >/dev/null   # the kernel nbgrader and nbclient run
+python -m ipykernel install --sys-prefix --name python3 >/dev/null   # this venv's kernel, for nbgrader and nbclient
