@@ -19,6 +19,7 @@ from torch import Tensor
 from hw11_grading import isolation
 from hw11_grading.support import (
     assert_param_dict_close,
+    assert_scalar,
     assert_tensor_close,
     assert_unchanged,
     flat_gradient,
@@ -110,10 +111,7 @@ def inner_loss(student_fn: Callable[..., Tensor]) -> None:
         before = snapshot(theta)
         expected = maml.inner_loss(policy, theta, batch, gamma)
         got = fn(policy, theta, batch, gamma, case=name)
-        assert isinstance(got, Tensor) and got.numel() == 1, f"{where}: expected a scalar tensor, got " + (
-            f"a tensor of shape {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
-        )
-        got = got.reshape(())
+        got = assert_scalar(where, got)
         if not torch.allclose(got.detach().double(), expected.detach(), atol=1e-8, rtol=1e-6):
             own = maml.inner_loss(policy, param_dict(policy), batch, gamma)
             if torch.allclose(got.detach().double(), own.detach(), atol=1e-8, rtol=1e-6):
@@ -256,12 +254,10 @@ def meta_loss(student_fn: Callable[..., Tensor]) -> None:
         expected = maml.meta_loss(policy, theta, inner_batches, outer_batches, INNER_LR, GAMMA, first_order)
         with no_optimiser("meta_loss"):
             got = fn(policy, theta, inner_batches, outer_batches, INNER_LR, GAMMA, first_order, case=case)
-        assert isinstance(got, Tensor) and got.numel() == 1, f"{where}: expected a scalar tensor, got " + (
-            f"a tensor of shape {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
-        )
+        got = assert_scalar(where, got)
         assert_tensor_close(
             where,
-            got.reshape(()),
+            got,
             expected,
             atol=1e-8,
             rtol=1e-6,

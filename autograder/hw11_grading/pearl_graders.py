@@ -17,6 +17,7 @@ from torch import Tensor
 
 from hw11_grading import isolation
 from hw11_grading.support import (
+    assert_scalar,
     assert_tensor_close,
     describe_mismatch,
     flat_gradient,
@@ -369,10 +370,8 @@ def sac_critic_loss(student_fn: Callable[..., Tensor]) -> None:
         inputs = _sac_inputs(seed, batch, num_actions, alpha_tensor)
         expected = pearl.sac_critic_loss(**inputs)
         got = fn(**inputs, case=name)
-        assert isinstance(got, Tensor) and got.numel() == 1, f"{where}: expected a scalar tensor, got " + (
-            f"a tensor of shape {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
-        )
-        assert_tensor_close(where, got.reshape(()), expected, atol=1e-8, rtol=1e-6, hint=SAC_CRITIC_HINT)
+        got = assert_scalar(where, got)
+        assert_tensor_close(where, got, expected, atol=1e-8, rtol=1e-6, hint=SAC_CRITIC_HINT)
         online = [inputs["q1_values"], inputs["q2_values"]]
         got_grad, expected_grad = flat_gradient(got, online), flat_gradient(expected, online)
         assert relative_error(got_grad, expected_grad) < 1e-6, (
@@ -415,12 +414,10 @@ def sac_actor_loss(student_fn: Callable[..., Tensor]) -> None:
         )
         expected = pearl.sac_actor_loss(**args)
         got = fn(**args, case=name)
-        assert isinstance(got, Tensor) and got.numel() == 1, f"{where}: expected a scalar tensor, got " + (
-            f"a tensor of shape {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
-        )
+        got = assert_scalar(where, got)
         assert_tensor_close(
             where,
-            got.reshape(()),
+            got,
             expected,
             atol=1e-8,
             rtol=1e-6,

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from hw11_grading import isolation
 from hw11_grading.support import (
+    assert_scalar,
     assert_tensor_close,
     describe_mismatch,
     flat_gradient,
@@ -341,10 +342,7 @@ def rl2_loss(student_fn: Callable[..., Tensor]) -> None:
         }
         expected = rl2.rl2_loss(core, batch, advantages, targets, **kwargs)
         got = fn(core, batch, advantages.clone(), targets.clone(), **kwargs, case=name)
-        assert isinstance(got, Tensor) and got.numel() == 1, f"{where}: expected a scalar tensor, got " + (
-            f"a tensor of shape {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
-        )
-        got = got.reshape(())
+        got = assert_scalar(where, got)
         if not torch.allclose(got.detach(), expected.detach(), atol=1e-5, rtol=1e-4):
             c, vc, ec = (
                 clip or 0.2,

@@ -93,6 +93,14 @@ def describe_mismatch(got: Tensor, expected: Tensor, atol: float, rtol: float) -
     )
 
 
+def assert_scalar(where: str, got: Any) -> Tensor:
+    """``got`` is a tensor holding one number (a loss); returns it reshaped to shape ``()``."""
+    assert isinstance(got, Tensor) and got.numel() == 1, f"{where}: expected a scalar tensor, got " + (
+        f"a tensor of shape {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
+    )
+    return got.reshape(())
+
+
 def assert_tensor_close(
     where: str, got: Any, expected: Tensor, atol: float = 1e-5, rtol: float = 1e-4, hint: str = ""
 ) -> None:
