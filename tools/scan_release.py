@@ -126,6 +126,13 @@ def scan(tree: Path, solutions_dir: Path = config.REPO_ROOT / "solutions") -> li
     return findings
 
 
+def report_leaks(header: str, findings: list[str]) -> None:
+    """Print what the scan found, one finding a line, on standard error."""
+    print(f"LEAK: {header}:", file=sys.stderr)
+    for finding in findings:
+        print(f"  {finding}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0].startswith("-"):
@@ -137,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     findings = scan(tree)
     if findings:
-        print(f"LEAK: {len(findings)} finding(s) in {tree}:", file=sys.stderr)
-        for finding in findings:
-            print(f"  {finding}", file=sys.stderr)
+        report_leaks(f"{len(findings)} finding(s) in {tree}", findings)
         return 1
     print(f"OK: {tree} contains no solution code, hidden tests or grading code")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tools import config
 from tools.notebook_source import render_template
-from tools.scan_release import scan
+from tools.scan_release import report_leaks, scan
 
 README_TEMPLATE = Path(__file__).resolve().parent / "templates" / "student_README.md"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".ipynb_checkpoints", ".pytest_cache")
@@ -41,9 +41,7 @@ def write_student_tree(target: Path, release_notebook: Path) -> int:
 
     findings = scan(target)
     if findings:
-        print(f"LEAK: the student tree {target} is not safe to publish:", file=sys.stderr)
-        for finding in findings:
-            print(f"  {finding}", file=sys.stderr)
+        report_leaks(f"the student tree {target} is not safe to publish", findings)
         return 1
     print(f"wrote the student tree {target} (scan: clean)")
     return 0
