@@ -1,294 +1,339 @@
-"""Autograde a folder of submitted notebooks with real nbgrader.
+"""Autograde a folder of submitted notebooks with real nbgrader, in parallel, resumably.
 
-    python -m tools.grade SUBMISSIONS_DIR --out OUT_DIR [--timeout SECONDS]
+    python -m tools.grade SUBMISSIONS --out OUT [--course COURSE] [--workers N] [--shard I/N] [--timeout S]
+    python -m tools.grade merge OUT1 OUT2 ... --out OUT
 
-SUBMISSIONS_DIR holds one folder per student with their notebook (``<student>/HW11.ipynb``, or
-the only ``.ipynb`` in the folder, e.g. ``HW11_Notebook.ipynb``), or ``<student>.ipynb`` files.
-In a temporary copy of the course (``autograder/``, with the committed source notebook) this runs
-``nbgrader generate_assignment`` (fills the gradebook), ``autograde`` (all students in one call,
-each cell limited to ``--timeout`` seconds, hidden tests importing ``solutions`` and
-``hw11_grading`` through PYTHONPATH, ``HW11_QUICK=1``, ``HW11_LOAD_PRETRAINED=1``),
-``generate_feedback`` and ``export``.
+SUBMISSIONS holds one folder per student with their notebook (``<student>/HW11.ipynb``, or the
+only ``.ipynb`` in the folder, e.g. ``HW11_Notebook.ipynb``), or ``<student>.ipynb`` files.
 
-OUT_DIR receives:
-  grades.csv        nbgrader's export (one row per student; manual grades still 0)
+The grading happens in an nbgrader course folder: COURSE if given (created on first use, reused
+afterwards: its gradebook keeps the manual grades given in the Formgrader), else a temporary one.
+There ``nbgrader generate_assignment`` fills the gradebook, ``nbgrader autograde`` grades each new
+or changed submission (``--workers N``: N processes at once, each in its own copy of the course
+with its own gradebook, copied back into the course afterwards), hidden tests import ``solutions``
+and ``hw11_grading`` through PYTHONPATH, with ``HW11_QUICK=1``, ``HW11_LOAD_PRETRAINED=1`` and one
+thread per kernel; then ``generate_feedback`` (written answers not graded yet are marked "pending
+manual grading") and ``export``. ``--shard I/N`` grades only every N-th student from the I-th, so
+that N machines split a class; ``merge`` joins their OUT folders.
+
+OUT receives:
+  grades.csv        nbgrader's export, one row per student (``raw_score`` counts manual points
+                    given so far)
   cell_grades.csv   one row per student and graded cell
-  report.json       per student: status, scores per cell, cells that errored or timed out,
-                    locked cells the student modified (nbgrader restores them), locked or graded
-                    cells the student deleted (restored here before grading), nbgrader warnings
+  report.json       per student: status, scores per cell, cells that errored or timed out, graded
+                    cells that scored 0 without an error (look at them), cells pending manual
+                    grading, locked cells the student modified (nbgrader restores them), locked or
+                    graded cells the student deleted (restored here before grading), nbgrader warnings
   autograded/<student>/HW11.ipynb, feedback/<student>/HW11.html, gradebook.db, nbgrader.log
 
-A submission that cannot be read, crashes nbgrader, or aborts the batch is reported with status
-"error" and score 0; the other students are still graded. Exit status: 0 when every submission was
-graded, 1 otherwise.
+A submission that cannot be read or crashes nbgrader is reported with status "error" and score 0;
+the other students are still graded. Exit status: 0 when every submission was graded; 1 when some
+could not be; 2 when a step failed (feedback, export), with a message on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
+import queue
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import nbformat
+from tqdm.auto import tqdm
 
 from tools import config
-from tools.nbgrader_course import Course, nbgrader_env
+from tools.grade_report import (
+    EXCEPTION_LINE,
+    NOTEBOOK,
+    cell_problems,
+    compare_with_release,
+    find_submissions,
+    in_shard,
+    log_problems,
+    mark_pending,
+    merge_outputs,
+    read_grades,
+    relevant_warnings,
+    write_outputs,
+    zero_without_error,
+)
+from tools.nbgrader_course import Course, copy_submission, nbgrader_env
 
-NOTEBOOK = f"{config.ASSIGNMENT}.ipynb"
-STUDENT_ID = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def find_submissions(submissions_dir: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Map student id -> notebook path; and student id -> error for folders without one notebook."""
-    found: dict[str, Path] = {}
-    errors: dict[str, str] = {}
-    for entry in sorted(Path(submissions_dir).iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            notebooks = [entry / NOTEBOOK] if (entry / NOTEBOOK).is_file() else sorted(entry.glob("*.ipynb"))
-            student = STUDENT_ID.sub("_", entry.name)
-        elif entry.suffix == ".ipynb":
-            notebooks, student = [entry], STUDENT_ID.sub("_", entry.stem)
-        else:
-            continue
-        if student in found or student in errors:
-            student = f"{student}_{len(found) + len(errors)}"
-        if len(notebooks) != 1:
-            errors[student] = f"expected one notebook in {entry}, found {len(notebooks)}"
-        else:
-            found[student] = notebooks[0]
-    return found, errors
+# Grading never trains: the notebook loads the provided models (HW11_LOAD_PRETRAINED), and the
+# hidden tests run their own short, seeded training checks. One thread per kernel: torch's default
+# (one per core) makes concurrent graders fight for the cores and slows every kernel many times over.
+LOG_DIR = "tools_grade_logs"  # in the course folder: the autograde log of each student's last grading
+GRADING_ENV = {"HW11_QUICK": "1", "HW11_LOAD_PRETRAINED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def compare_with_release(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> dict[str, list[str]]:
-    """Restore deleted nbgrader cells in ``submitted`` (in place); report edits and deletions.
+class StepFailed(RuntimeError):
+    """An nbgrader step other than autograding one student failed: the results are incomplete."""
 
-    Returns ``modified_locked_cells`` (locked cells whose text differs from the release; nbgrader
-    restores those itself) and ``restored_cells`` (locked or graded cells the student deleted: put
-    back here, from the release, after the nearest earlier cell still present, so that tests
-    still run and the setup cell is still there). Deleted plain solution cells are not restored: a
-    stub could overwrite the student's code if they moved it elsewhere.
+
+def _failed(step: str, result: subprocess.CompletedProcess, lines: int = 15) -> str:
+    """A message for a failed nbgrader step: its exit status and the end of its output."""
+    tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
+    return f"nbgrader {step} failed (exit {result.returncode}):\n{tail}"
+
+
+def prepare_submissions(
+    course: Course, submissions: dict[str, Path], errors: dict[str, str], regrade: bool
+) -> tuple[dict[str, dict], list[str]]:
+    """Put each readable submission into ``course``'s ``submitted/`` folder.
+
+    Returns per student the comparison with the release (``compare_with_release``), and the
+    students to autograde: new or changed submissions, those without an autograded notebook, or
+    all with ``regrade``. A submission nbformat cannot read goes into ``errors``.
     """
-    present = {
-        cell.metadata["nbgrader"]["grade_id"]: cell
-        for cell in submitted.cells
-        if cell.metadata.get("nbgrader", {}).get("grade_id")
-    }
-    modified, restored = [], []
-    previous_present = None  # the last release cell (with a grade_id) found in the submission
-    for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if grade_id is None:
+    release_nb = nbformat.read(course.release_notebook, as_version=4)
+    source_nb = nbformat.read(course.source_notebook, as_version=4)
+    changes, to_grade = {}, []
+    for student, path in submissions.items():
+        try:
+            nb = nbformat.read(path, as_version=4)
+            changes[student] = compare_with_release(nb, release_nb, source_nb)
+            text = nbformat.writes(nb)
+        except Exception as error:  # not JSON, not a notebook, broken cell structure
+            errors[student] = f"unreadable notebook {path.name}: {type(error).__name__}: {error}"
             continue
-        if grade_id in present:
-            if meta.get("locked") and cell.source.strip() != present[grade_id].source.strip():
-                modified.append(grade_id)
-            previous_present = present[grade_id]
-        elif meta.get("locked") or meta.get("grade"):
-            index = submitted.cells.index(previous_present) + 1 if previous_present is not None else 0
-            copy = nbformat.from_dict(cell)
-            submitted.cells.insert(index, copy)
-            present[grade_id] = previous_present = copy
-            restored.append(grade_id)
-    return {"modified_locked_cells": modified, "restored_cells": restored}
+        target = course.submitted_notebook(student)
+        unchanged = target.exists() and target.read_text() == text
+        if regrade or not unchanged or not course.autograded_notebook(student).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            to_grade.append(student)
+    return changes, to_grade
 
 
-def cell_problems(autograded: nbformat.NotebookNode) -> dict[str, list[str]]:
-    """Ids of cells that ended in an error, and of those cut by the per-cell timeout."""
-    errored, timed_out = [], []
-    for cell in autograded.cells:
-        if cell.cell_type != "code":
-            continue
-        enames = {output.get("ename") for output in cell.get("outputs", []) if output.get("output_type") == "error"}
-        name = cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id", "?")
-        if "CellTimeoutError" in enames:
-            timed_out.append(name)
-        elif enames:
-            errored.append(name)
-    return {"errored_cells": errored, "timed_out_cells": timed_out}
+def autograde_all(
+    course: Course, students: list[str], workers: int, timeout: int | None, scratch: Path, progress: bool = True
+) -> dict[str, str]:
+    """``nbgrader autograde`` each student, ``workers`` at a time; returns each student's log.
 
-
-EXCEPTION_LINE = re.compile(r"^\s*[\w.]+(Error|Exception|Interrupt): .+")
-
-
-def log_by_student(log: str) -> dict[str, list[str]]:
-    """nbgrader WARNING/ERROR lines (and exception lines of tracebacks) of the log, per student."""
-    per_student: dict[str, list[str]] = {}
-    current = None
-    for line in log.splitlines():
-        match = re.search(rf"(?:submitted|autograded)/([^/]+)/{config.ASSIGNMENT}\b", line)
-        if match:
-            current = match.group(1)
-            per_student.setdefault(current, [])
-        if current and ("| WARNING]" in line or "| ERROR]" in line or EXCEPTION_LINE.match(line)):
-            per_student[current].append(line.strip())
-    return per_student
-
-
-def _relevant(warnings: list[str], modified_locked_cells: list[str]) -> list[str]:
-    """Drop nbgrader's checksum warning for test cells the student did not touch.
-
-    nbgrader compares the submitted cell with the gradebook's copy, which holds the hidden tests, so
-    it warns (and restores the cell) for every test cell with hidden tests; only real edits matter.
+    With one worker the students are graded in ``course`` itself. With more, each worker has its
+    own copy of the course (its own gradebook) and takes the next student from a shared queue;
+    each finished submission is copied back into ``course`` (files and gradebook rows).
     """
-    pattern = re.compile(r"Attribute 'checksum' for cell (\S+) has changed")
-    return [w for w in warnings if not ((m := pattern.search(w)) and m.group(1) not in modified_locked_cells)]
+    env = nbgrader_env(GRADING_ENV)
+    args = ["autograde", config.ASSIGNMENT, "--force"] + ([f"--Execute.timeout={timeout}"] if timeout else [])
+    todo: queue.Queue[str] = queue.Queue()
+    for student in students:
+        todo.put(student)
+    logs: dict[str, str] = {}
+    lock = threading.Lock()  # one writer at a time into course's gradebook
+    bar = tqdm(total=len(students), desc="autograde", unit="student", disable=not progress or None)
 
+    count = max(1, min(workers, len(students)))
+    if workers == 1:
+        worker_courses = [course]
+    else:  # each worker in its own copy of the course: nbgrader's gradebook takes one writer
+        skip = shutil.ignore_patterns("submitted", "autograded", "feedback", "*.log", LOG_DIR)
+        worker_courses = []
+        for index in range(count):
+            shutil.copytree(course.root, scratch / f"worker_{index}", ignore=skip)
+            worker_courses.append(Course(scratch / f"worker_{index}", course.source_notebook))
 
-def _grades(db_url: str, students: list[str]) -> dict[str, dict]:
-    from nbgrader.api import Gradebook, MissingEntry
-
-    results = {}
-    with Gradebook(db_url) as gradebook:
-        for student in students:
+    def work(worker: Course) -> None:
+        while True:
             try:
-                notebook = gradebook.find_submission_notebook(config.ASSIGNMENT, config.ASSIGNMENT, student)
-            except MissingEntry:
-                continue
-            cells = {
-                grade.name: {
-                    "score": float(grade.score),
-                    "max_score": float(grade.max_score),
-                    "auto_score": grade.auto_score,
-                    "needs_manual_grade": bool(grade.needs_manual_grade),
-                }
-                for grade in sorted(notebook.grades, key=lambda g: g.name)
-            }
-            results[student] = cells
-    return results
+                student = todo.get_nowait()
+            except queue.Empty:
+                return
+            if worker is not course:
+                shutil.rmtree(worker.root / "submitted" / student, ignore_errors=True)
+                shutil.copytree(course.root / "submitted" / student, worker.root / "submitted" / student)
+            result = worker.run(*args, f"--student={student}", env=env, check=False)
+            with lock:
+                logs[student] = result.stdout + result.stderr
+                log_path = course.root / LOG_DIR / f"{student}.log"
+                log_path.parent.mkdir(exist_ok=True)
+                log_path.write_text(logs[student])
+                if worker is not course and worker.autograded_notebook(student).exists():
+                    copy_submission(worker, course, student)
+                bar.update()
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in worker_courses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bar.close()
+    return logs
 
 
-def grade(submissions_dir: Path, out_dir: Path, timeout: int | None = None, keep_course: Path | None = None) -> dict:
-    """Autograde every submission; write the outputs into ``out_dir``; return the report.
+def grade(
+    submissions_dir: Path,
+    out_dir: Path,
+    timeout: int | None = None,
+    course_dir: Path | None = None,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
+    regrade: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Autograde the submissions; write the outputs into ``out_dir``; return the report.
 
-    ``timeout``: seconds per cell; None keeps the course config's (``HW11_CELL_TIMEOUT`` or 120).
+    ``timeout``: seconds per cell (None keeps the course config's: ``HW11_CELL_TIMEOUT`` or 120).
+    ``course_dir``: the persistent course folder (None: a temporary one). Raises ``StepFailed``
+    after writing what it could when feedback or export failed.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # nbgrader runs in the course folder: no path may be relative
     out_dir.mkdir(parents=True, exist_ok=True)
-    submissions, errors = find_submissions(submissions_dir)
-    source_nb = nbformat.read(config.REPO_ROOT / config.SOURCE_NOTEBOOK, as_version=4)
-    # Grading never trains: the notebook loads the provided models (HW11_LOAD_PRETRAINED), and the
-    # hidden tests run their own short, seeded training checks.
-    # One thread per kernel: torch's default (one per core) makes concurrent graders fight for the
-    # cores and slows every kernel many times over.
-    env = nbgrader_env({"HW11_QUICK": "1", "HW11_LOAD_PRETRAINED": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    log_parts = []
-
+    found, errors = find_submissions(submissions_dir)
+    chosen = set(in_shard(list(found) + list(errors), shard))
+    submissions = {s: p for s, p in found.items() if s in chosen}
+    errors = {s: e for s, e in errors.items() if s in chosen}
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hw11_grade_") as tmp:
-        course = Course(Path(tmp) / "course", config.REPO_ROOT / config.SOURCE_NOTEBOOK)
-        release_nb = nbformat.read(course.generate_assignment(), as_version=4)
-        changes = {}
-        for student, path in submissions.items():
-            try:
-                nb = nbformat.read(path, as_version=4)
-                student_changes = compare_with_release(nb, release_nb)
-                target = course.root / "submitted" / student / config.ASSIGNMENT / NOTEBOOK
-                target.parent.mkdir(parents=True)
-                nbformat.write(nb, target)
-            except Exception as error:  # not JSON, not a notebook, broken cell structure
-                errors[student] = f"unreadable notebook {path.name}: {type(error).__name__}: {error}"
-                continue
-            changes[student] = student_changes
+        course = Course(course_dir or Path(tmp) / "course", config.REPO_ROOT / config.SOURCE_NOTEBOOK)
+        course.generate_assignment()
+        changes, to_grade = prepare_submissions(course, submissions, errors, regrade)
+        logs = autograde_all(course, to_grade, workers, timeout, Path(tmp), progress)
 
-        autograde_args = ["autograde", config.ASSIGNMENT, "--force"]
-        if timeout is not None:
-            autograde_args.append(f"--Execute.timeout={timeout}")
-        result = course.run(*autograde_args, env=env, check=False)
-        log_parts.append(result.stdout + result.stderr)
-        # A few nbgrader errors abort the whole batch: grade the students it never reached one by one.
-        reached = log_by_student(result.stdout + result.stderr)
-        for student in changes:
-            if student not in reached:
-                result = course.run(*autograde_args, f"--student={student}", env=env, check=False)
-                log_parts.append(result.stdout + result.stderr)
-
-        result = course.run("generate_feedback", config.ASSIGNMENT, "--force", env=env, check=False)
-        log_parts.append(result.stdout + result.stderr)
-        result = course.run("export", f"--to={out_dir / 'grades.csv'}", env=env, check=False)
-        log_parts.append(result.stdout + result.stderr)
-
-        log = "\n".join(log_parts)
+        env = nbgrader_env(GRADING_ENV)
+        feedback = course.run("generate_feedback", config.ASSIGNMENT, "--force", env=env, check=False)
+        if feedback.returncode != 0:
+            failures.append(_failed("generate_feedback", feedback))
+        export_csv = Path(tmp) / "grades.csv"
+        export = course.run("export", f"--to={export_csv}", env=env, check=False)
+        if export.returncode != 0 or not export_csv.exists():
+            failures.append(_failed("export", export) + "\n(no grades.csv was written)")
+        else:
+            shutil.copy(export_csv, out_dir / "grades.csv")
+        log = "\n".join([*logs.values(), feedback.stdout + feedback.stderr, export.stdout + export.stderr])
         (out_dir / "nbgrader.log").write_text(log)
-        warnings = log_by_student(log)
-        grades = _grades(f"sqlite:///{course.root / 'gradebook.db'}", list(changes))
-        max_total = sum(
-            float(c.metadata["nbgrader"]["points"])
-            for c in source_nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")
-        )
 
-        report = {}
-        for student in sorted(set(submissions) | set(errors)):
-            autograded_path = course.root / "autograded" / student / config.ASSIGNMENT / NOTEBOOK
-            entry = {"status": "graded", "error": None, "score": 0.0, "max_score": max_total, "cells": {}}
-            if student in errors:
-                entry.update(status="error", error=errors[student])
-            elif not autograded_path.exists() or student not in grades:
-                reasons = [w for w in warnings.get(student, []) if EXCEPTION_LINE.match(w)]
-                entry.update(
-                    status="error",
-                    error="nbgrader could not autograde this submission"
-                    + (f": {reasons[-1]}" if reasons else " (see nbgrader.log)"),
-                )
-            if student in changes:
-                entry.update(changes[student])
-            if entry["status"] == "graded":
-                entry["cells"] = grades[student]
-                entry["score"] = sum(cell["score"] for cell in entry["cells"].values())
-                entry["needs_manual_grade"] = sorted(k for k, v in entry["cells"].items() if v["needs_manual_grade"])
-                entry.update(cell_problems(nbformat.read(autograded_path, as_version=4)))
-                _copy(autograded_path, out_dir / "autograded" / student / NOTEBOOK)
-                feedback = course.root / "feedback" / student / config.ASSIGNMENT / f"{config.ASSIGNMENT}.html"
-                if feedback.exists():
-                    _copy(feedback, out_dir / "feedback" / student / feedback.name)
-            entry["nbgrader_warnings"] = _relevant(warnings.get(student, []), entry.get("modified_locked_cells", []))
-            report[student] = entry
-
-        _copy(course.root / "gradebook.db", out_dir / "gradebook.db")
-        if keep_course is not None:
-            shutil.copytree(course.root, keep_course, dirs_exist_ok=True)
-
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    with open(out_dir / "cell_grades.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "cell", "score", "max_score", "needs_manual_grade", "status"])
-        for student, entry in report.items():
-            for cell, values in entry["cells"].items():
-                writer.writerow(
-                    [student, cell, values["score"], values["max_score"], values["needs_manual_grade"], entry["status"]]
-                )
-            if not entry["cells"]:
-                writer.writerow([student, "", 0.0, entry["max_score"], False, entry["status"]])
+        report = build_report(course, submissions, errors, changes, logs, out_dir, failures)
+        shutil.copy(course.root / "gradebook.db", out_dir / "gradebook.db")
+    write_outputs(out_dir, report)
+    if failures:
+        raise StepFailed("\n".join(failures))
     return report
 
 
-def _copy(source: Path, target: Path) -> None:
-    if source.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, target)
+def build_report(
+    course: Course,
+    submissions: dict[str, Path],
+    errors: dict[str, str],
+    changes: dict[str, dict],
+    logs: dict[str, str],
+    out_dir: Path,
+    failures: list[str],
+) -> dict[str, dict]:
+    """One report entry per student; copies autograded notebooks and (marked) feedback to ``out_dir``."""
+    grades = read_grades(course.db_url, list(changes))
+    source_nb = nbformat.read(course.source_notebook, as_version=4)
+    max_total = sum(
+        float(c.metadata["nbgrader"]["points"]) for c in source_nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+    )
+    report = {}
+    for student in sorted(set(submissions) | set(errors)):
+        log_path = course.root / LOG_DIR / f"{student}.log"  # this run's, or the one that graded it
+        warnings = log_problems(logs.get(student) or (log_path.read_text() if log_path.exists() else ""))
+        autograded_path = course.autograded_notebook(student)
+        entry = {"status": "graded", "error": None, "score": 0.0, "max_score": max_total, "cells": {}}
+        if student in errors:
+            entry.update(status="error", error=errors[student])
+        elif not autograded_path.exists() or student not in grades:
+            reasons = [w for w in warnings if EXCEPTION_LINE.match(w)]
+            entry.update(
+                status="error",
+                error="nbgrader could not autograde this submission"
+                + (f": {reasons[-1]}" if reasons else " (see nbgrader.log)"),
+            )
+        entry.update(changes.get(student, {}))
+        if entry["status"] == "graded":
+            cells = grades[student]
+            autograded = nbformat.read(autograded_path, as_version=4)
+            entry["cells"] = cells
+            entry["score"] = sum(cell["score"] for cell in cells.values())
+            entry["needs_manual_grade"] = sorted(k for k, v in cells.items() if v["needs_manual_grade"])
+            entry["pending_manual_grade"] = sorted(k for k, v in cells.items() if v["pending"])
+            entry["zero_without_error"] = zero_without_error(autograded, cells)
+            entry.update(cell_problems(autograded))
+            target = out_dir / "autograded" / student / NOTEBOOK
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(autograded_path, target)
+            feedback = course.feedback_html(student)
+            if feedback.exists():
+                pending = {k: cells[k]["max_score"] for k in entry["pending_manual_grade"]}
+                html_text = mark_pending(feedback.read_text(), pending)
+                feedback.write_text(html_text)  # the course's copy too: that is what a TA hands out
+                target = out_dir / "feedback" / student / feedback.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(html_text)
+            else:
+                failures.append(f"no feedback was generated for {student}")
+        entry["nbgrader_warnings"] = relevant_warnings(warnings, entry.get("modified_locked_cells", []))
+        report[student] = entry
+    return report
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 2/4), got {text!r}") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"shard {text}: I must be between 1 and N")
+    return index, count
+
+
+def merge_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.grade merge", description="Merge the OUT folders of several tools.grade runs (shards)."
+    )
+    parser.add_argument("parts", type=Path, nargs="+", help="OUT folders of the shards")
+    parser.add_argument("--out", type=Path, required=True, help="where the merged results go")
+    args = parser.parse_args(argv)
+    problems = merge_outputs(args.parts, args.out)
+    for problem in problems:
+        print(f"merge: {problem}", file=sys.stderr)
+    report = json.loads((args.out / "report.json").read_text())
+    print(f"merged {len(args.parts)} parts, {len(report)} students, into {args.out}")
+    return 2 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder (or notebook) per student")
     parser.add_argument("--out", type=Path, required=True, help="where grades, feedback and the report go")
     parser.add_argument(
         "--timeout", type=int, default=None, help="seconds per cell (default: autograder/nbgrader_config.py, 120)"
     )
-    parser.add_argument("--keep-course", type=Path, help="copy the temporary nbgrader course here (debugging)")
+    parser.add_argument(
+        "--course", type=Path, help="persistent nbgrader course folder (created on first use; keeps manual grades)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="students graded at once (one per core)")
+    parser.add_argument("--shard", type=_shard, help="grade only shard I of N (I/N), for several machines")
+    parser.add_argument("--regrade", action="store_true", help="autograde again submissions already graded")
     args = parser.parse_args(argv)
-    report = grade(args.submissions, args.out, timeout=args.timeout, keep_course=args.keep_course)
+    try:
+        report = grade(
+            args.submissions,
+            args.out,
+            timeout=args.timeout,
+            course_dir=args.course,
+            workers=max(1, args.workers),
+            shard=args.shard,
+            regrade=args.regrade,
+        )
+    except StepFailed as failure:
+        print(f"error: grading is incomplete; results in {args.out} are partial:\n{failure}", file=sys.stderr)
+        return 2
     for student, entry in report.items():
         flags = [
             f"{key}={entry[key]}"
-            for key in ("modified_locked_cells", "restored_cells", "timed_out_cells", "errored_cells")
+            for key in ("modified_locked_cells", "restored_cells", "timed_out_cells", "errored_cells",
+                        "zero_without_error", "pending_manual_grade")
             if entry.get(key)
         ]
         status = entry["error"] if entry["status"] == "error" else f"{entry['score']:g}/{entry['max_score']:g}"
