@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hw11_utils.envs import CART_MASS, TIME_STEP
+from hw11_utils.physics import TIME_STEP
 from hw11_utils.rollouts import StepInput
 from hw11_utils.tasks import Task
 
@@ -48,7 +48,7 @@ CONTROLLERS = ("random", "agnostic", "oracle")
 
 
 def linearised_dynamics(
-    pole_length: Any = 0.5, pole_mass: Any = 0.1, gravity: Any = 9.8
+    pole_length: Any = 0.5, pole_mass: Any = 0.1, gravity: Any = 9.8, cart_mass: Any = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Euler-discretised cart-pole linearised around the upright state (scalars or arrays [N]).
 
@@ -61,10 +61,10 @@ def linearised_dynamics(
     Returns:
         A float [..., 4, 4] and B float [..., 4] (leading shape that of the broadcast parameters).
     """
-    pole_length, pole_mass, gravity = np.broadcast_arrays(
-        np.asarray(pole_length, dtype=float), np.asarray(pole_mass, dtype=float), np.asarray(gravity, dtype=float)
+    pole_length, pole_mass, gravity, cart_mass = np.broadcast_arrays(
+        *(np.asarray(value, dtype=float) for value in (pole_length, pole_mass, gravity, cart_mass))
     )
-    total_mass = CART_MASS + pole_mass
+    total_mass = cart_mass + pole_mass
     denominator = pole_length * (4.0 / 3.0 - pole_mass / total_mass)
     ratio = pole_mass * pole_length / total_mass
     a_cont = np.zeros(pole_length.shape + (4, 4))
@@ -99,6 +99,7 @@ def lqr_gains(
         np.array([t.pole_length for t in tasks]),
         np.array([t.pole_mass for t in tasks]),
         np.array([t.gravity for t in tasks]),
+        np.array([t.cart_mass for t in tasks]),
     )
     b = b[..., None]  # [N, 4, 1]
     q = np.diag(np.asarray(state_cost, dtype=float))

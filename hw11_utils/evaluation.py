@@ -22,26 +22,28 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from hw11_utils.rollouts import REWARD_SCALE, PolicyFn, sample_rollouts
+from hw11_utils.rollouts import PolicyFn, sample_rollouts
 from hw11_utils.tasks import FAMILIES, Task, meta_test_tasks
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[float]]
 
 
-def normalised_return(returns: ArrayLike, episode_length: int = 200, reward_scale: float = REWARD_SCALE) -> np.ndarray:
-    """Return divided by the best possible one: ``G / (episode_length * reward_scale)``, in [0, 1].
+def normalised_return(returns: ArrayLike, episode_length: int = 200, reward_scale: ArrayLike = 1.0) -> np.ndarray:
+    """Return divided by an upper bound of it: ``G / (episode_length * reward_scale)``, at most 1.
 
     Args:
         returns: undiscounted episode returns, any shape (numpy, torch or a list).
         episode_length: T, the number of steps of an episode.
-        reward_scale: the largest reward of one step (1 in every family).
+        reward_scale: the task's ``reward_scale`` (no step pays more), a number or an array that
+            broadcasts against ``returns``.
 
     Returns:
         float64 array of the shape of ``returns``.
     """
-    if episode_length <= 0 or reward_scale <= 0:
+    scale = _as_numpy(reward_scale)
+    if episode_length <= 0 or np.any(scale <= 0):
         raise ValueError(f"episode_length and reward_scale must be positive, got {episode_length}, {reward_scale}")
-    return _as_numpy(returns) / (episode_length * reward_scale)
+    return _as_numpy(returns) / (episode_length * scale)
 
 
 def _as_numpy(values: ArrayLike) -> np.ndarray:

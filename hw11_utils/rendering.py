@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw11_utils.envs import X_THRESHOLD
+from hw11_utils.physics import X_THRESHOLD
 from hw11_utils.tasks import Task
 
 WIDTH, HEIGHT = 600, 400

@@ -22,10 +22,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from hw11_utils.batched_env import BatchedCartPole
-from hw11_utils.tasks import Task
-
-#: Largest reward of one step in every task family: a normalised return of 1 is a perfect episode.
-REWARD_SCALE = 1.0
+from hw11_utils.tasks import Task, as_task
 
 
 @dataclass
@@ -120,8 +117,22 @@ class RolloutBatch:
         return (self.rewards * self.masks).sum(dim=-1)
 
     def normalised_returns(self) -> Tensor:
-        """Returns divided by the best possible one, ``T * REWARD_SCALE``: float32 [K, E] in [0, 1]."""
-        return self.episode_returns() / (self.episode_length * REWARD_SCALE)
+        """Returns divided by ``T * reward_scale`` of their task: float32 [K, E], at most 1.
+
+        Every step pays at most ``reward_scale``, so 1 is an upper bound (a pole balanced exactly
+        upright at x = 0, or exactly at the target, for all T steps).
+        """
+        return self.episode_returns() / (self.episode_length * self._task_column("reward_scale"))
+
+    def successes(self) -> Tensor:
+        """1.0 where an episode succeeded, ``return / reward_scale >= success_threshold`` (the draft's
+        195 of 200 steps), else 0.0: float32 [K, E]."""
+        unscaled = self.episode_returns() / self._task_column("reward_scale")
+        return (unscaled >= self._task_column("success_threshold")).float()
+
+    def _task_column(self, name: str) -> Tensor:
+        values = torch.tensor([getattr(task, name) for task in self.tasks], dtype=torch.float32)
+        return values.to(self.rewards.device).view(-1, 1)
 
     def transitions(self, task_index: Optional[int] = None) -> dict[str, Tensor]:
         """The valid steps (mask 1) as flat arrays, for a replay buffer.
@@ -192,11 +203,14 @@ def sample_rollouts(
     only at the start of the trial (as RL² and PEARL need).
 
     Sampling is deterministic given ``seed`` (initial states and action draws), and runs without
-    gradients; the policy is called once per time step for all environments together.
+    gradients; the policy is called once per time step for all environments together. Once every
+    environment has fallen in an episode whose steps can no longer matter (every episode of
+    independent trials, the last episode of a trial), the sampler stops: the remaining steps are
+    recorded as frozen (mask 0, reward 0, action 0) without calling the policy.
 
     Args:
         policy_fn: ``StepInput -> (logits [N, A], state)``.
-        tasks: the K tasks.
+        tasks: the K tasks (:class:`Task` values, dicts, or ``ParameterizedCartPoleEnv``s).
         episodes_per_task: E.
         episode_length: T.
         seed: seeds the environments' initial states and the action sampler.
@@ -207,7 +221,7 @@ def sample_rollouts(
     Returns:
         A :class:`RolloutBatch` of shape [K, E, T].
     """
-    tasks = list(tasks)
+    tasks = [as_task(task) for task in tasks]
     num_tasks, num_episodes = len(tasks), episodes_per_task
     if carry_state:
         env_tasks, num_trial_episodes = tasks, num_episodes
@@ -240,6 +254,7 @@ def _run_trials(
     """Run ``num_episodes`` consecutive episodes in every environment of ``env`` as one trial.
 
     Returns buffers shaped [num_episodes, T, N, ...], named as the fields of :class:`RolloutBatch`.
+    Steps after every environment fell in the last episode are not run (see :func:`sample_rollouts`).
     """
     num_envs, horizon = env.num_envs, env.episode_length
     shape = (num_episodes, horizon, num_envs)
@@ -263,6 +278,10 @@ def _run_trials(
             alive = torch.ones(num_envs)
             prev_done = torch.full((num_envs,), float(episode > 0))
             for t in range(horizon):
+                if episode == num_episodes - 1 and not alive.any():
+                    _record_frozen(record, episode, t, obs)
+                    bar.update(horizon - t)
+                    break
                 step = StepInput(obs, prev_action, prev_reward, prev_done, episode, state)
                 logits, state = policy_fn(step)
                 actions, log_probs = _sample_actions(logits.detach().cpu(), generator, greedy)
@@ -287,3 +306,9 @@ def _run_trials(
                 bar.update()
     bar.close()
     return record
+
+
+def _record_frozen(record: dict[str, Tensor], episode: int, start: int, obs: Tensor) -> None:
+    """Fill steps ``start..T-1`` of ``episode`` as an environment frozen at ``obs`` would record them."""
+    record["observations"][episode, start:] = obs
+    record["next_observations"][episode, start:] = obs

@@ -18,8 +18,8 @@ would cut the meta-gradient. The outer update uses Adam on the same REINFORCE lo
 TRPO); the sampling distribution's dependence on theta is ignored, as in the paper.
 
 Student TODOs (``STUDENT_TODOS``): ``inner_loss``, ``inner_step``, ``meta_loss``, ``adapt``.
-The rest (config, batching helpers, ``meta_step``, ``train_maml``, ``maml_adaptation_curve``, checkpoints)
-is given code.
+The rest (config, batching helpers, ``meta_step``, ``train_maml``, ``maml_adaptation_curve``, checkpoints,
+and the course draft's ``PolicyNetwork`` / ``MAMLAgent`` API built on them) is given code.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from tqdm.auto import tqdm
 
 from hw11_utils.networks import MLP, functional_forward, param_dict
 from hw11_utils.rl_math import masked_mean, normalize_advantages, policy_gradient_surrogate
-from hw11_utils.rollouts import PolicyFn, RolloutBatch, StepInput, sample_rollouts
-from hw11_utils.tasks import Task, meta_test_tasks, meta_train_tasks
+from hw11_utils.rollouts import PolicyFn, RolloutBatch, StepInput, feedforward, sample_rollouts
+from hw11_utils.tasks import Task, as_task, meta_test_tasks, meta_train_tasks
 from solutions.common import discounted_returns
 
 STUDENT_TODOS = ("inner_loss", "inner_step", "meta_loss", "adapt")
@@ -64,6 +64,8 @@ class MAMLConfig:
         outer_episodes: post-update episodes per task behind the meta-loss.
         outer_episode_length: length of the post-update episodes during meta-training (200, as in
             evaluation: a policy trained on 100 steps may still drift off the track later).
+        inner_steps: S, inner steps per task during meta-training (each on freshly sampled
+            episodes); the meta-gradient flows through all of them.
         inner_lr: alpha, step size of the inner (adaptation) gradient step; it is large because
             the REINFORCE loss uses normalised advantages.
         meta_lr: beta, Adam step size of the meta-update.
@@ -82,6 +84,7 @@ class MAMLConfig:
     inner_episode_length: int = 50
     outer_episodes: int = 10
     outer_episode_length: int = 200
+    inner_steps: int = 1
     inner_lr: float = 2.0
     meta_lr: float = 3e-3
     max_grad_norm: float = 1.0
@@ -350,7 +353,7 @@ def adapt(
 # Meta-training loop
 # --------------------------------------------------------------------------------------------------
 def meta_step(
-    model: MAMLPolicy,
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
     tasks: Sequence[Task],
     config: MAMLConfig,
@@ -359,25 +362,35 @@ def meta_step(
     """One meta-update on a meta-batch of tasks; returns statistics for the learning curve.
 
     1. D_i ~ pi_theta in every task (all tasks sampled at once);
-    2. theta'_i = inner_step(theta, D_i) (without graph: only to sample);
+    2. theta'_i = inner_step(theta, D_i) (without graph: only to sample); repeated on fresh
+       episodes when ``config.inner_steps`` S > 1;
     3. D'_i ~ pi_{theta'_i};
-    4. theta <- Adam step on grad_theta ``meta_loss`` (which recomputes theta'_i with its graph).
+    4. theta <- Adam step on grad_theta ``meta_loss`` (which recomputes theta'_i with its graph;
+       :func:`multi_step_meta_loss` when S > 1).
+
+    ``model`` is anything with a ``policy`` network (:class:`MAMLPolicy`, :class:`PolicyNetwork`).
     """
     policy = model.policy
     device = next(policy.parameters()).device
     theta = param_dict(policy)
-    pre_batch = sample_rollouts(
-        per_task_feedforward(policy, [theta] * len(tasks), config.inner_episodes),
-        tasks,
-        config.inner_episodes,
-        config.inner_episode_length,
-        seed=seed,
-    )
-    inner_batches = split_by_task(pre_batch, device)
-    adapted = [
-        inner_step(policy, theta, task_batch, config.inner_lr, config.gamma, first_order=True)
-        for task_batch in inner_batches
-    ]
+    adapted = [theta] * len(tasks)
+    inner_batches_per_step = []
+    for step in range(config.inner_steps):
+        batch = sample_rollouts(
+            per_task_feedforward(policy, adapted, config.inner_episodes),
+            tasks,
+            config.inner_episodes,
+            config.inner_episode_length,
+            seed=seed + 2 * step,
+        )
+        if step == 0:
+            pre_adaptation_return = batch.normalised_returns().mean().item()
+        task_batches = split_by_task(batch, device)
+        adapted = [
+            inner_step(policy, params, task_batch, config.inner_lr, config.gamma, first_order=True)
+            for params, task_batch in zip(adapted, task_batches)
+        ]
+        inner_batches_per_step.append(task_batches)
     post_batch = sample_rollouts(
         per_task_feedforward(policy, adapted, config.outer_episodes),
         tasks,
@@ -386,7 +399,12 @@ def meta_step(
         seed=seed + 1,
     )
     outer_batches = split_by_task(post_batch, device)
-    loss = meta_loss(policy, theta, inner_batches, outer_batches, config.inner_lr, config.gamma, config.first_order)
+    if config.inner_steps == 1:
+        loss = meta_loss(
+            policy, theta, inner_batches_per_step[0], outer_batches, config.inner_lr, config.gamma, config.first_order
+        )
+    else:
+        loss = multi_step_meta_loss(policy, theta, inner_batches_per_step, outer_batches, config)
     optimizer.zero_grad()
     loss.backward()
     grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
@@ -394,9 +412,27 @@ def meta_step(
     return {
         "meta_loss": loss.item(),
         "grad_norm": float(grad_norm),
-        "pre_adaptation_return": pre_batch.normalised_returns().mean().item(),
+        "pre_adaptation_return": pre_adaptation_return,
         "normalised_return": post_batch.normalised_returns().mean().item(),
     }
+
+
+def multi_step_meta_loss(
+    policy: nn.Module,
+    theta: dict[str, Tensor],
+    inner_batches_per_step: Sequence[Sequence[RolloutBatch]],
+    outer_batches: Sequence[RolloutBatch],
+    config: MAMLConfig,
+) -> Tensor:
+    """The meta-objective after S inner steps: theta_{i,s+1} = inner_step(theta_{i,s}; D_{i,s}),
+    L_meta = (1/N) sum_i L_{T_i}(theta_{i,S}; D'_i), differentiated through all S steps."""
+    task_losses = []
+    for task, outer_batch in enumerate(outer_batches):
+        params = theta
+        for task_batches in inner_batches_per_step:
+            params = inner_step(policy, params, task_batches[task], config.inner_lr, config.gamma, config.first_order)
+        task_losses.append(inner_loss(policy, params, outer_batch, config.gamma))
+    return torch.stack(task_losses).mean()
 
 
 def train_maml(
@@ -504,3 +540,151 @@ def load_maml(path: str, device: Union[str, torch.device] = "cpu") -> MAMLPolicy
     model = MAMLPolicy(MAMLConfig(**values)).to(device)
     model.load_state_dict(checkpoint["state_dict"])
     return model
+
+
+# --------------------------------------------------------------------------------------------------
+# The course draft's API: PolicyNetwork and MAMLAgent, built on the functions above
+# --------------------------------------------------------------------------------------------------
+class PolicyNetwork(nn.Module):
+    """Policy network for MAML (the course draft's): a policy MLP and a value MLP, both with ReLU.
+
+    ``policy``: ``state [..., state_dim] -> logits [..., action_dim]`` (the part MAML adapts);
+    ``value``: ``state -> V [..., 1]`` (kept from the draft; this MAML's REINFORCE loss uses a
+    per-time-step mean-return baseline instead, so the value head is not trained).
+    """
+
+    def __init__(self, state_dim: int, action_dim: int, hidden_dim: int = 64) -> None:
+        super().__init__()
+        self.state_dim = state_dim
+        self.action_dim = action_dim
+        self.policy = nn.Sequential(
+            nn.Linear(state_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, action_dim),
+        )
+        self.value = nn.Sequential(
+            nn.Linear(state_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, 1),
+        )
+
+    def forward(self, state: Tensor) -> tuple[Tensor, Tensor]:
+        """Policy logits [..., action_dim] and value [..., 1]."""
+        return self.policy(state), self.value(state)
+
+    def get_action(self, state: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
+        """An action long [B] (argmax, or sampled from softmax(logits)) and the value [B, 1], for states [B, D]."""
+        policy_logits, value = self.forward(state)
+        if deterministic:
+            action = torch.argmax(policy_logits, dim=-1)
+        else:
+            action = torch.multinomial(torch.softmax(policy_logits, dim=-1), 1).squeeze(-1)
+        return action, value
+
+    def log_prob(self, state: Tensor, action: Tensor) -> Tensor:
+        """log pi(a | s) [B] for states [B, state_dim] and actions long [B]."""
+        log_probs = torch.log_softmax(self.policy(state), dim=-1)
+        return log_probs.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+
+
+class MAMLAgent:
+    """MAML agent for meta-learning in RL (the course draft's API, without the draft's bugs).
+
+    * ``meta_update(tasks)`` is :func:`meta_step`: the adapted parameters are tensors computed from
+      ``meta_network``'s (never written into a module with ``.data``), so the meta-gradient flows
+      through the inner step(s) into ``meta_network``;
+    * ``adapt_to_task(task, k)`` runs :func:`adapt`: k explicit inner steps
+      theta <- theta - inner_lr * grad, the same update as meta-training (no optimiser is built).
+
+    Tasks are ``ParameterizedCartPoleEnv``s (from ``TaskDistribution.sample_tasks``) or ``Task``
+    values; all episodes are sampled in parallel on the batched environment.
+
+    Args (the draft's): state_dim, action_dim, meta_lr (beta, Adam), inner_lr (alpha), inner_steps (S
+        inner steps per task in ``meta_update``), hidden_dim. Keyword-only: gamma, episode counts
+        (the draft's 3 pre-update, 2 post-update and 2 per adaptation step, of up to 200 steps) and
+        seed (of the episode sampling; ``None`` draws one).
+    """
+
+    def __init__(
+        self,
+        state_dim: int,
+        action_dim: int,
+        meta_lr: float = 0.001,
+        inner_lr: float = 0.01,
+        inner_steps: int = 1,
+        hidden_dim: int = 64,
+        *,
+        gamma: float = 0.99,
+        inner_episodes: int = 3,
+        outer_episodes: int = 2,
+        adaptation_episodes: int = 2,
+        max_steps: int = 200,
+        seed: Union[int, None] = None,
+    ) -> None:
+        self.state_dim, self.action_dim = state_dim, action_dim
+        self.meta_lr, self.inner_lr, self.inner_steps = meta_lr, inner_lr, inner_steps
+        self.adaptation_episodes = adaptation_episodes
+        self.config = dataclasses.replace(
+            MAML_HOMEWORK,
+            hidden_sizes=(hidden_dim, hidden_dim),
+            meta_batch_size=4,
+            inner_episodes=inner_episodes,
+            inner_episode_length=max_steps,
+            outer_episodes=outer_episodes,
+            outer_episode_length=max_steps,
+            inner_steps=inner_steps,
+            inner_lr=inner_lr,
+            meta_lr=meta_lr,
+            gamma=gamma,
+        )
+        self.meta_network = PolicyNetwork(state_dim, action_dim, hidden_dim)
+        self.meta_optimizer = torch.optim.Adam(self.meta_network.parameters(), lr=meta_lr)
+        self.rng = np.random.default_rng(seed)
+
+    def _seed(self) -> int:
+        return int(self.rng.integers(2**31 - 1))
+
+    def collect_trajectories(self, env, network: PolicyNetwork, num_episodes: int = 5, max_steps: int = 200) -> list:
+        """Episodes of ``network`` on the task of ``env``: a list of dicts of lists (the draft's format)
+        ``states``, ``actions``, ``rewards``, ``values``, ``log_probs`` (valid steps only)."""
+        batch = sample_rollouts(feedforward(network.policy), [env], num_episodes, max_steps, seed=self._seed())
+        trajectories = []
+        for episode in range(num_episodes):
+            valid = batch.masks[0, episode] > 0
+            states = batch.observations[0, episode][valid]
+            with torch.no_grad():
+                values = network.value(states).squeeze(-1)
+            trajectories.append({
+                "states": states.numpy().tolist(),
+                "actions": batch.actions[0, episode][valid].tolist(),
+                "rewards": batch.rewards[0, episode][valid].tolist(),
+                "values": values.tolist(),
+                "log_probs": batch.log_probs[0, episode][valid].tolist(),
+            })
+        return trajectories
+
+    def compute_returns(self, rewards: Sequence[float], gamma: float = 0.99) -> list[float]:
+        """Discounted returns-to-go G_t = r_t + gamma G_{t+1} of one episode's rewards (``discounted_returns``)."""
+        rewards = torch.as_tensor(list(rewards), dtype=torch.float32)
+        dones = torch.zeros_like(rewards)
+        if len(dones):
+            dones[-1] = 1.0
+        return discounted_returns(rewards, dones, gamma).tolist()
+
+    def meta_update(self, tasks: Sequence, num_tasks: int = 4) -> float:
+        """One meta-update on the first ``num_tasks`` tasks (:func:`meta_step`); returns the meta-loss."""
+        tasks = [as_task(task) for task in list(tasks)[:num_tasks]]
+        return meta_step(self.meta_network, self.meta_optimizer, tasks, self.config, self._seed())["meta_loss"]
+
+    def adapt_to_task(self, task, num_adaptation_steps: int = 5) -> PolicyNetwork:
+        """A copy of ``meta_network`` whose policy took ``num_adaptation_steps`` inner steps on ``task``
+        (:func:`adapt`, ``adaptation_episodes`` fresh episodes per step)."""
+        config = self.config
+        adapted = adapt(
+            self.meta_network.policy, param_dict(self.meta_network.policy), [as_task(task)], num_adaptation_steps,
+            config.inner_lr, config.gamma, self.adaptation_episodes, config.inner_episode_length, seed=self._seed(),
+        )[0]
+        network = PolicyNetwork(self.state_dim, self.action_dim, config.hidden_sizes[0])
+        network.load_state_dict(self.meta_network.state_dict())
+        with torch.no_grad():  # an evaluation copy: no meta-gradient is needed through it
+            for name, value in adapted.items():
+                network.policy.get_parameter(name).copy_(value)
+        return network

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw11_utils.tasks import Task, meta_test_tasks
+from hw11_utils.tasks import TASK_FEATURE_DIM, Task, meta_test_tasks
 from solutions import baselines
 
 
@@ -29,7 +29,7 @@ def test_quick_training_improves_over_the_initial_policy():
 def test_oracle_sees_the_task_features():
     config = dataclasses.replace(baselines.BASELINE_QUICK, method="oracle")
     model = baselines.ActorCritic(config)
-    assert model.input_dim == 4 + 5
+    assert model.input_dim == 4 + TASK_FEATURE_DIM == 4 + 7
     tasks = [Task("flip", action_sign=1.0), Task("flip", action_sign=-1.0)]
     curve = baselines.baseline_adaptation_curve(model, tasks, num_units=2)
     assert curve.shape == (2, 3) and np.all(curve == curve[:, :1]), "the oracle's curve is flat"

@@ -16,8 +16,8 @@ from hw11_utils.controllers import (
     oracle_controller,
     random_controller,
 )
-from hw11_utils.envs import cartpole_physics_step
 from hw11_utils.evaluation import score_policy
+from hw11_utils.physics import cartpole_physics_step, physics_constants
 from hw11_utils.tasks import Task, meta_test_tasks
 
 
@@ -35,18 +35,20 @@ def run_batched(controller, tasks, steps=200, seed=0):
 
 
 def test_linearisation_matches_finite_differences_of_the_simulator():
-    task = Task(pole_length=0.8, pole_mass=0.3, gravity=12.0)
-    a, b = linearised_dynamics(task.pole_length, task.pole_mass, task.gravity)
-    eps = 1e-6
+    task = Task(pole_length=0.8, pole_mass=0.3, gravity=12.0, cart_mass=1.3)
+    a, b = linearised_dynamics(task.pole_length, task.pole_mass, task.gravity, task.cart_mass)
+    eps = 1e-3  # the simulator computes in float32: central differences of size 1e-3 are exact to ~1e-5
+    constants = physics_constants(task.pole_length, task.pole_mass, task.cart_mass, task.gravity)
 
     def step(state, force):
-        return np.array(cartpole_physics_step(tuple(state), force, task.pole_length, task.pole_mass, task.gravity))
+        state = tuple(np.asarray(state, dtype=np.float32))
+        return np.array(cartpole_physics_step(state, np.float32(force), constants), dtype=np.float64)
 
     numeric_a = np.stack([(step(eps * np.eye(4)[i], 0.0) - step(-eps * np.eye(4)[i], 0.0)) / (2 * eps)
                           for i in range(4)], axis=1)
     numeric_b = (step(np.zeros(4), eps) - step(np.zeros(4), -eps)) / (2 * eps)
-    np.testing.assert_allclose(a, numeric_a, atol=1e-6)
-    np.testing.assert_allclose(b, numeric_b, atol=1e-6)
+    np.testing.assert_allclose(a, numeric_a, atol=2e-4)
+    np.testing.assert_allclose(b, numeric_b, atol=2e-4)
 
 
 def test_lqr_gain_solves_the_discrete_riccati_equation():
@@ -85,7 +87,7 @@ def test_oracle_beats_agnostic_on_flipped_tasks():
     oracle = score_policy(oracle_controller(tasks, 2), tasks, episodes=2, seed=0)
     agnostic = score_policy(agnostic_controller(), tasks, episodes=2, seed=0)
     assert oracle.shape == (16, 2)
-    assert oracle.min() == pytest.approx(1.0), "the oracle knows the sign: it should balance for 200 steps"
+    assert oracle.min() > 0.97, "the oracle knows the sign: it should balance near x = 0 for 200 steps"
     assert agnostic.max() < 0.2, "pushing the wrong way should drop the pole quickly"
 
 
@@ -102,7 +104,7 @@ def test_oracle_moves_to_the_target():
 def test_oracle_policy_fn_layout_follows_sample_rollouts():
     tasks = [Task("flip", action_sign=1.0), Task("flip", action_sign=-1.0)]
     returns = score_policy(oracle_controller(tasks, episodes_per_task=3), tasks, episodes=3)
-    assert returns.min() == pytest.approx(1.0)
+    assert returns.min() > 0.97
     with pytest.raises(ValueError, match="environments"):
         score_policy(oracle_controller(tasks, episodes_per_task=1), tasks, episodes=3)
 

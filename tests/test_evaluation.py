@@ -95,7 +95,9 @@ def test_score_policy_shape_and_seed():
     torch.set_num_threads(1)
     tasks = [Task(), Task(pole_length=0.9)]
     scores = score_policy(agnostic_controller(), tasks, episodes=3, seed=0, episode_length=50)
-    assert scores.shape == (2, 3) and np.allclose(scores, 1.0)
+    assert scores.shape == (2, 3) and np.all(scores > 0.97) and np.all(scores <= 1.0)
+    again = score_policy(agnostic_controller(), tasks, episodes=3, seed=0, episode_length=50)
+    np.testing.assert_array_equal(scores, again)
 
 
 def test_plots_return_figures_and_save(tmp_path):

@@ -210,10 +210,11 @@ def test_replay_keeps_tasks_apart_and_recent_window() -> None:
     replay.add([4, 0, 2], batch)
     assert replay.size.tolist() == [10, 0, 10, 0, 10]
     sample = replay.sample(torch.tensor([0, 4]), 64, torch.Generator().manual_seed(0))
-    # target rewards exp(-|x' - x*|) identify the task
+    # target rewards exp(-|x' - x*|) * reward_scale identify the task
     for row, task in ((0, tasks[1]), (1, tasks[0])):
         x_next = sample["next_observations"][row, :, 0]
-        assert torch.allclose(sample["rewards"][row], torch.exp(-(x_next - task.target_x).abs()), atol=1e-5)
+        assert torch.allclose(sample["rewards"][row], task.reward_scale * torch.exp(-(x_next - task.target_x).abs()),
+                              atol=1e-5)
     recent = replay.sample(torch.tensor([2]), 200, torch.Generator().manual_seed(0), recent=5)
     last_five = batch.transitions(task_index=2)["rewards"][-5:]
     assert set(recent["rewards"][0].tolist()) <= set(last_five.tolist())

@@ -167,20 +167,26 @@ def test_trial_forward_equals_stepping_the_policy_through_the_trial():
     tasks = meta_test_tasks("target", n=5)
     batch = sample_rollouts(_recording_policy(core, record), tasks, num_episodes, horizon, seed=1, carry_state=True)
     assert (batch.masks == 0).any(), "the test should include frozen steps after a fall"
-    stepped = torch.stack([logits for _, logits, _ in record], dim=1).reshape(5, num_episodes, horizon, 2)
+    # every step of episodes 1..E-1 is run (frozen ones too: they feed the GRU); the sampler may stop
+    # the last episode once every pole is down, since nothing after it can matter
+    steps_run = len(record)
+    assert (num_episodes - 1) * horizon < steps_run <= num_episodes * horizon
+    stepped = torch.stack([logits for _, logits, _ in record], dim=1)  # [5, steps_run, 2]
     with torch.no_grad():
         logits, values = rl2_trial_forward(core, batch)
     assert logits.shape == (5, num_episodes, horizon, 2) and values.shape == (5, num_episodes, horizon)
     torch.testing.assert_close(
-        logits, stepped, atol=1e-5, rtol=0,
+        logits.reshape(5, num_episodes * horizon, 2)[:, :steps_run], stepped, atol=1e-5, rtol=0,
         msg="rl2_trial_forward must equal stepping rl2_policy_step through the trial (one sequence of E*T steps)",
     )
     log_probs = torch.log_softmax(logits, -1).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
-    torch.testing.assert_close(log_probs, batch.log_probs, atol=1e-5, rtol=0)
+    valid = batch.masks > 0
+    torch.testing.assert_close(log_probs[valid], batch.log_probs[valid], atol=1e-5, rtol=0)
 
     buggy = _per_episode_reset_forward(core, batch).detach()
-    torch.testing.assert_close(buggy[:, 0], stepped[:, 0], atol=1e-5, rtol=0)
-    assert (buggy[:, 1:] - stepped[:, 1:]).abs().max() > 1e-2, "a per-episode reset must give different logits"
+    carried = logits.reshape(5, num_episodes, horizon, 2)
+    torch.testing.assert_close(buggy[:, 0], carried[:, 0], atol=1e-5, rtol=0)
+    assert (buggy[:, 1:] - carried[:, 1:]).abs().max() > 1e-2, "a per-episode reset must give different logits"
 
 
 # --------------------------------------------------------------------------- advantages, loss

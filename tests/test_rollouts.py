@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from hw11_utils.controllers import agnostic_controller
 from hw11_utils.networks import MLP, param_dict
 from hw11_utils.rollouts import RolloutBatch, StepInput, feedforward, sample_rollouts
 from hw11_utils.tasks import Task
@@ -71,9 +72,38 @@ def test_shapes_dtypes_and_masks():
 def test_returns():
     tasks = [NOMINAL, FLIPPED]
     batch = sample_rollouts(uniform_policy, tasks, episodes_per_task=3, episode_length=50, seed=1)
-    torch.testing.assert_close(batch.episode_returns(), batch.masks.sum(-1))  # reward 1 per step alive
-    torch.testing.assert_close(batch.normalised_returns(), batch.masks.sum(-1) / 50)
+    x, theta = batch.next_observations[..., 0], batch.next_observations[..., 2]
+    draft_reward = 1 - 0.1 * x.abs() - 0.1 * theta.abs()  # the draft's reward, on the state after the step
+    torch.testing.assert_close(batch.rewards, draft_reward * batch.masks)
+    torch.testing.assert_close(batch.episode_returns(), (draft_reward * batch.masks).sum(-1))
+    torch.testing.assert_close(batch.normalised_returns(), batch.episode_returns() / 50)
     assert torch.all(batch.normalised_returns() <= 1)
+
+
+def test_normalised_returns_and_successes_use_each_tasks_reward_scale():
+    tasks = [Task(reward_scale=0.8), Task(reward_scale=1.2)]
+    batch = sample_rollouts(agnostic_controller(), tasks, episodes_per_task=2, episode_length=200, seed=0)
+    returns = batch.episode_returns()
+    assert torch.all(returns[1] > returns[0])  # the same balanced episodes pay 1.5 times more
+    torch.testing.assert_close(batch.normalised_returns()[0], returns[0] / 160)
+    torch.testing.assert_close(batch.normalised_returns()[1], returns[1] / 240)
+    assert torch.all(batch.successes() == 1), "a balanced pole scores >= 195 reward-scale units"
+    torch.testing.assert_close(sample_rollouts(uniform_policy, tasks, 2, 200).successes(), torch.zeros(2, 2))
+
+
+def test_sampler_stops_once_every_environment_has_fallen():
+    calls = []
+
+    def counting_uniform(step):
+        calls.append(step.obs.shape[0])
+        return uniform_policy(step)
+
+    batch = sample_rollouts(counting_uniform, [NOMINAL] * 8, 4, episode_length=200, seed=0)
+    longest = int(batch.masks.sum(-1).max())
+    assert len(calls) == longest < 200, "no policy call after the last environment fell"
+    assert torch.all(batch.masks[..., longest:] == 0) and torch.all(batch.rewards[..., longest:] == 0)
+    frozen = batch.observations[..., longest:, :]
+    torch.testing.assert_close(frozen, batch.observations[..., longest : longest + 1, :].expand_as(frozen))
 
 
 @pytest.mark.parametrize("carry_state", [False, True])
@@ -82,7 +112,7 @@ def test_layout_is_task_major(carry_state):
     batch = sample_rollouts(
         constant_action_policy(1), [NOMINAL, FLIPPED], 3, episode_length=10, seed=0, carry_state=carry_state
     )
-    assert torch.all(batch.actions == 1)
+    assert torch.all(batch.actions[batch.masks > 0] == 1)
     assert torch.all(batch.observations[0, :, -1, 1] > 0)  # cart velocity
     assert torch.all(batch.observations[1, :, -1, 1] < 0)
 
@@ -106,9 +136,10 @@ def test_sampling_follows_the_logits():
         return torch.tensor([0.0, log_odds]).expand(step.obs.shape[0], 2), None
 
     batch = sample_rollouts(policy_fn, [NOMINAL], 100, episode_length=100, seed=0)
-    assert batch.actions.float().mean().item() == pytest.approx(0.75, abs=0.02)
+    valid = batch.masks > 0
+    assert batch.actions[valid].float().mean().item() == pytest.approx(0.75, abs=0.02)
     expected = torch.where(batch.actions == 1, math.log(0.75), math.log(0.25))
-    torch.testing.assert_close(batch.log_probs, expected)
+    torch.testing.assert_close(batch.log_probs[valid], expected[valid])
 
 
 def test_greedy_takes_argmax():
@@ -117,8 +148,8 @@ def test_greedy_takes_argmax():
 
     greedy = sample_rollouts(policy_fn, [NOMINAL], 4, episode_length=20, seed=0, greedy=True)
     sampled = sample_rollouts(policy_fn, [NOMINAL], 4, episode_length=20, seed=0)
-    assert torch.all(greedy.actions == 1)
-    assert (sampled.actions == 0).any()
+    assert torch.all(greedy.actions[greedy.masks > 0] == 1)
+    assert (sampled.actions[sampled.masks > 0] == 0).any()
 
 
 def test_carry_state_passes_state_across_episodes():
@@ -182,7 +213,7 @@ def test_transitions_and_to():
     num_valid = int(batch.masks.sum().item())
     assert flat["observations"].shape == (num_valid, 4) and flat["actions"].shape == (num_valid,)
     assert set(flat) >= {"observations", "actions", "rewards", "next_observations", "dones", "task_index"}
-    assert torch.all(flat["rewards"] == 1)  # only valid steps
+    assert torch.all(flat["rewards"] > 0.9)  # only valid steps (fallen ones pay 0)
     task1 = batch.transitions(task_index=1)
     assert task1["actions"].shape[0] == int(batch.masks[1].sum().item())
     assert torch.all(task1["task_index"] == 1)
