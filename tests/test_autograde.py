@@ -1,16 +1,18 @@
 """Real nbgrader end to end: autograde the solution, the untouched release and buggy submissions.
 
-All submissions are graded by one ``python -m tools.grade`` run (one nbgrader autograde call), with
-a 10 s per-cell timeout so that the infinite loop stays cheap. To test a new mutation, register it
-in ``tools.mutate.MUTATIONS`` and add its expected autograded scores to ``EXPECTED`` below.
+All submissions are graded by one ``python -m tools.grade --workers 2`` run (two nbgrader processes,
+each with its own gradebook, merged), with a 45 s per-cell timeout so that the infinite loop stays
+cheap. A few of them are graded again in two shards of one worker each and merged: the grades
+must be the same. To test a new mutation, register it in ``tools.mutate.MUTATIONS`` and add its
+expected autograded scores to ``EXPECTED`` below.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -19,6 +21,8 @@ import pytest
 from tools import config
 from tools.mutate import MUTATIONS, make_submission
 from tools.nbgrader_course import write_notebook
+
+pytestmark = pytest.mark.e2e  # minutes of real nbgrader: `python -m pytest -m "not e2e"` skips it
 
 TIMEOUT_S = 45  # per cell: well above the slowest hidden test (a seeded training check, ~10 s)
 SOURCE = nbformat.read(config.REPO_ROOT / config.SOURCE_NOTEBOOK, as_version=4)
@@ -54,59 +58,37 @@ EXPECTED: dict[str, dict[str, float] | None] = {
 }
 GRADED = sorted(name for name, expected in EXPECTED.items() if expected is not None)
 assert set(MUTATIONS) <= set(EXPECTED), f"give the expected scores of {set(MUTATIONS) - set(EXPECTED)}"
+# graded again with one worker, in two shards: a correct, a wrong, an empty and an unreadable one
+REGRADED = ["solution", "returns_ignore_dones", "release", "not_a_notebook"]
+
+
+def _grade(submissions: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "tools.grade", str(submissions), "--out", str(out), "--timeout", str(TIMEOUT_S)]
+    return subprocess.run(
+        [*command, *options], cwd=config.REPO_ROOT, capture_output=True, text=True, timeout=1800
+    )
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> tuple[dict, Path, float]:
-    root = tmp_path_factory.mktemp("autograde")
+def submissions(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("autograde") / "submissions"
     release = nbformat.read(config.REPO_ROOT / config.RELEASE_NOTEBOOK, as_version=4)
     solution = nbformat.read(config.REPO_ROOT / config.SOLUTION_NOTEBOOK, as_version=4)
-    submissions = root / "submissions"
     for name in EXPECTED:
         notebook = make_submission(release, solution, "solution" if name == "solution_again" else name)
-        write_notebook(notebook, submissions / name / "HW11.ipynb")
-    (submissions / "not_a_notebook").mkdir()
-    (submissions / "not_a_notebook" / "HW11.ipynb").write_text("{ this is not json")
-    # Two graders side by side (one per core), each on half of the submissions; the two copies of
-    # the solution land in different halves, so their identical grades also span two processes.
-    names = sorted(path.name for path in submissions.iterdir())
-    halves = [names[0::2], names[1::2]]
-    if ("solution" in halves[0]) == ("solution_again" in halves[0]):
-        halves[0].remove("solution")
-        halves[1].remove("solution_again")
-        halves[0].append("solution_again")
-        halves[1].append("solution")
-    start = time.perf_counter()
-    processes = []
-    for index, half in enumerate(halves):
-        folder = root / f"submissions_{index}"
-        folder.mkdir()
-        for name in half:
-            (submissions / name).rename(folder / name)
-        command = [sys.executable, "-m", "tools.grade", str(folder), "--out", str(root / f"out_{index}"),
-                   "--timeout", str(TIMEOUT_S)]
-        processes.append(subprocess.Popen(command, cwd=config.REPO_ROOT, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))
-    outputs = [process.communicate(timeout=900)[0] for process in processes]
-    elapsed = time.perf_counter() - start
-    print(f"\ntools.grade on {len(names)} submissions (2 processes) took {elapsed:.1f} s")
+        write_notebook(notebook, folder / name / "HW11.ipynb")
+    (folder / "not_a_notebook").mkdir()
+    (folder / "not_a_notebook" / "HW11.ipynb").write_text("{ this is not json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(submissions) -> tuple[dict, Path]:
+    out = submissions.parent / "out"
+    result = _grade(submissions, out, "--workers", "2")
     # exit status 1: some submission could not be graded (the unreadable one, the uninterruptible loop)
-    assert sorted(process.returncode for process in processes) in ([0, 1], [1, 1]), "\n".join(outputs)
-    report: dict = {}
-    for index in range(len(halves)):
-        report.update(json.loads((root / f"out_{index}" / "report.json").read_text()))
-    out = root / "out"  # the two halves' results, merged as if one grader had written them
-    grade_rows: list[str] = []
-    for index in range(len(halves)):
-        half_out = root / f"out_{index}"
-        for kind in ("autograded", "feedback"):
-            (out / kind).mkdir(parents=True, exist_ok=True)
-            for student_dir in (half_out / kind).iterdir():
-                student_dir.rename(out / kind / student_dir.name)
-        rows = (half_out / "grades.csv").read_text().splitlines()
-        grade_rows += rows if not grade_rows else rows[1:]
-    (out / "grades.csv").write_text("\n".join(grade_rows) + "\n")
-    return report, out, elapsed
+    assert result.returncode == 1, result.stdout + result.stderr
+    return json.loads((out / "report.json").read_text()), out
 
 
 def _autograded(report: dict, student: str) -> dict[str, float]:
@@ -115,7 +97,7 @@ def _autograded(report: dict, student: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_autograded_scores(graded, student):
-    report, _, _ = graded
+    report, _ = graded
     if EXPECTED[student] is None:
         assert report[student]["status"] == "error" and report[student]["score"] == 0.0, report[student]
     else:
@@ -124,7 +106,7 @@ def test_autograded_scores(graded, student):
 
 
 def test_solution_gets_full_points_twice_identically(graded):
-    report, out, _ = graded
+    report, out = graded
     assert _autograded(report, "solution") == FULL
     assert report["solution"]["cells"] == report["solution_again"]["cells"]
     assert report["solution"]["errored_cells"] == report["solution_again"]["errored_cells"] == []
@@ -136,7 +118,7 @@ def test_solution_gets_full_points_twice_identically(graded):
 
 
 def test_untouched_release_gets_zero_without_crashing(graded):
-    report, _, _ = graded
+    report, _ = graded
     entry = report["release"]
     assert entry["score"] == 0.0 and entry["max_score"] == sum(POINTS.values())
     assert "discounted_returns_tests" in entry["errored_cells"]
@@ -144,16 +126,16 @@ def test_untouched_release_gets_zero_without_crashing(graded):
 
 
 def test_wrong_submission_loses_exactly_the_returns_points(graded):
-    report, _, _ = graded
+    report, _ = graded
     lost = {k: FULL[k] - v for k, v in _autograded(report, "returns_ignore_dones").items() if v != FULL[k]}
     assert lost == {"discounted_returns_tests": POINTS["discounted_returns_tests"]}
     assert report["returns_ignore_dones"]["errored_cells"] == ["discounted_returns_tests"]
 
 
 def test_infinite_loop_is_cut_by_the_timeout_and_later_cells_are_graded(graded):
-    report, out, _ = graded
+    report, out = graded
     entry = report["infinite_loop"]
-    assert entry["timed_out_cells"] == ["student-discounted_returns"]
+    assert entry["timed_out_cells"] == ["cell 1 after discounted_returns"]  # the cell the student added
     assert entry["errored_cells"] == []
     nb = nbformat.read(out / "autograded" / "infinite_loop" / "HW11.ipynb", as_version=4)
     tests = next(c for c in nb.cells if c.get("id") == "discounted_returns_tests")
@@ -161,7 +143,7 @@ def test_infinite_loop_is_cut_by_the_timeout_and_later_cells_are_graded(graded):
 
 
 def test_locked_cell_edit_is_flagged_and_restored(graded):
-    report, out, _ = graded
+    report, out = graded
     entry = report["edits_locked_tests"]
     assert entry["modified_locked_cells"] == ["discounted_returns_tests"]
     assert any("discounted_returns_tests" in w for w in entry["nbgrader_warnings"])
@@ -173,7 +155,7 @@ def test_locked_cell_edit_is_flagged_and_restored(graded):
 
 
 def test_failing_submissions_are_reported_and_do_not_stop_the_others(graded):
-    report, out, _ = graded
+    report, out = graded
     assert report["not_a_notebook"]["status"] == "error" and report["not_a_notebook"]["score"] == 0.0
     assert "unreadable notebook" in report["not_a_notebook"]["error"]
     assert "CellTimeoutError" in report["uninterruptible_loop"]["error"]
@@ -185,9 +167,45 @@ def test_failing_submissions_are_reported_and_do_not_stop_the_others(graded):
 
 
 def test_deleted_locked_cells_are_restored_before_grading(graded):
-    report, out, _ = graded
+    report, out = graded
     assert report["deletes_locked_cells"]["restored_cells"] == ["setup", "discounted_returns_tests"]
     assert report["solution"]["restored_cells"] == []
     nb = nbformat.read(out / "autograded" / "deletes_locked_cells" / "HW11.ipynb", as_version=4)
     ids = [cell.get("id") for cell in nb.cells]
     assert ids.index("setup") < ids.index("discounted_returns") < ids.index("discounted_returns_tests")
+
+
+def test_solution_has_no_false_flags_and_answers_are_pending(graded):
+    report, _ = graded
+    entry = report["solution"]
+    assert entry["zero_without_error"] == [] and entry["nbgrader_warnings"] == []
+    answers = sorted(set(POINTS) - AUTOGRADED)
+    assert entry["pending_manual_grade"] == answers  # written, not graded yet: pending, not 0
+    assert report["release"]["pending_manual_grade"] == []  # an unchanged stub gets 0 automatically
+
+
+def test_one_worker_in_two_shards_merged_gives_the_same_grades_as_two_workers(graded, submissions):
+    report, out = graded
+    subset = submissions.parent / "subset"
+    subset.mkdir()
+    for name in REGRADED:
+        (subset / name).symlink_to(submissions / name, target_is_directory=True)
+    parts = [submissions.parent / f"shard_{index}" for index in (1, 2)]
+    for index, part in enumerate(parts, start=1):
+        result = _grade(subset, part, "--workers", "1", "--shard", f"{index}/2")
+        assert result.returncode in (0, 1), result.stdout + result.stderr
+    shards = [set(json.loads((part / "report.json").read_text())) for part in parts]
+    assert not shards[0] & shards[1] and shards[0] | shards[1] == set(REGRADED)
+    merged = submissions.parent / "merged"
+    command = [sys.executable, "-m", "tools.grade", "merge", *map(str, parts), "--out", str(merged)]
+    assert subprocess.run(command, cwd=config.REPO_ROOT, capture_output=True, text=True).returncode == 0
+    again = json.loads((merged / "report.json").read_text())
+    assert set(again) == set(REGRADED)
+    for student in REGRADED:
+        assert again[student]["status"] == report[student]["status"]
+        assert again[student]["cells"] == report[student]["cells"], student
+
+    def rows(path: Path) -> dict[str, list[str]]:
+        return {row[3]: row for row in csv.reader(path.open()) if row[3] in REGRADED}
+
+    assert rows(merged / "grades.csv") == rows(out / "grades.csv")
