@@ -119,6 +119,8 @@ def autograde_all(
     own copy of the course (its own gradebook) and takes the next student from a shared queue;
     each finished submission is copied back into ``course`` (files and gradebook rows).
     """
+    if not students:
+        return {}
     env = nbgrader_env(GRADING_ENV)
     args = ["autograde", config.ASSIGNMENT, "--force"] + ([f"--Execute.timeout={timeout}"] if timeout else [])
     todo: queue.Queue[str] = queue.Queue()
@@ -144,17 +146,25 @@ def autograde_all(
                 student = todo.get_nowait()
             except queue.Empty:
                 return
-            if worker is not course:
-                shutil.rmtree(worker.root / "submitted" / student, ignore_errors=True)
-                shutil.copytree(course.root / "submitted" / student, worker.root / "submitted" / student)
-            result = worker.run(*args, f"--student={student}", env=env, check=False)
+            try:
+                if worker is not course:
+                    shutil.rmtree(worker.root / "submitted" / student, ignore_errors=True)
+                    shutil.copytree(course.root / "submitted" / student, worker.root / "submitted" / student)
+                result = worker.run(*args, f"--student={student}", env=env, check=False)
+                log = result.stdout + result.stderr
+                with lock:
+                    if worker is not course and worker.autograded_notebook(student).exists():
+                        copy_submission(worker, course, student)
+                    elif worker is not course:  # failed: no stale results of an earlier run may stay
+                        shutil.rmtree(course.root / "autograded" / student, ignore_errors=True)
+            except Exception as error:  # a broken copy must not stop this worker: the student is reported
+                log = f"[tools.grade | ERROR] grading {student} failed: {type(error).__name__}: {error}"
+                shutil.rmtree(course.root / "autograded" / student, ignore_errors=True)
             with lock:
-                logs[student] = result.stdout + result.stderr
+                logs[student] = log
                 log_path = course.root / LOG_DIR / f"{student}.log"
                 log_path.parent.mkdir(exist_ok=True)
-                log_path.write_text(logs[student])
-                if worker is not course and worker.autograded_notebook(student).exists():
-                    copy_submission(worker, course, student)
+                log_path.write_text(log)
                 bar.update()
 
     threads = [threading.Thread(target=work, args=(worker,)) for worker in worker_courses]
