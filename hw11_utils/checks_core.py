@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import signal
 import sys
 import threading
@@ -133,7 +134,8 @@ def warnings_as_notes(label: str = "note") -> Iterator[None]:
         finally:
             seen = set()
             for item in caught:
-                text = f"{item.category.__name__}: {str(item.message).strip()}"
+                message = re.sub(r"\s*\(Triggered internally at [^)]*\)", "", str(item.message)).strip()
+                text = f"{item.category.__name__}: {message}"
                 if text not in seen:
                     seen.add(text)
                     print(f"{label}: your code raised a warning (it does not cost points): {text}")

@@ -30,40 +30,36 @@ from hw11_utils.tasks import Task
 def describe_input_columns(
     got: Tensor, obs: Tensor, prev_action: Tensor, prev_reward: Tensor, prev_done: Tensor, num_actions: int
 ) -> str:
-    """A diagnosis of an ``rl2_inputs`` result: what each column of its last axis holds (compared with the
-    pieces it should hold), e.g. 'your x_t holds [x, x_dot, 5 theta, theta_dot, [a=0], [a=1], d]: it lacks
-    r_{t-1}'. Empty when the columns are the expected ones."""
-    expected = ["x", "x_dot", "5 theta", "theta_dot"] + [f"[a={k}]" for k in range(num_actions)] + ["r", "d"]
-    candidates = {
-        "x": obs[..., 0],
-        "x_dot": obs[..., 1],
-        "5 theta": 5.0 * obs[..., 2],
-        "theta_dot": obs[..., 3],
-        **{f"[a={k}]": (prev_action == k).float() for k in range(num_actions)},
-        "r": prev_reward,
-        "d": prev_done,
-        "theta (not scaled by 5)": obs[..., 2],
-        "a (the action index)": prev_action,
-    }
-    if not isinstance(got, Tensor) or got.shape[:-1] != obs.shape[:-1]:
+    """A diagnosis of an ``rl2_inputs`` result: what each column of its last axis holds, compared with the
+    pieces it should hold, e.g. 'the last axis of your x_t holds [x, x_dot, 5 theta, theta_dot, [a_{t-1} = 0],
+    [a_{t-1} = 1], d_{t-1}] (7 numbers) ...: it lacks r_{t-1}'. Empty when the columns are the expected ones."""
+    onehot = [f"[a_{{t-1}} = {k}]" for k in range(num_actions)]
+    expected = ["x", "x_dot", "5 theta", "theta_dot", *onehot, "r_{t-1}", "d_{t-1}"]
+    pieces = [obs[..., 0], obs[..., 1], 5.0 * obs[..., 2], obs[..., 3]]
+    pieces += [(prev_action == k).float() for k in range(num_actions)] + [prev_reward, prev_done]
+    candidates = dict(zip(expected, pieces))
+    candidates["theta (not scaled by 5)"] = obs[..., 2]
+    if not isinstance(got, Tensor) or got.dim() != obs.dim() or got.shape[:-1] != obs.shape[:-1]:
         return ""
     labels = []
     for j in range(got.shape[-1]):
         column = got.detach()[..., j].double()
-        match = next(
-            (label for label, value in candidates.items() if torch.allclose(column, value.double(), atol=1e-5)),
-            "?",
-        )
-        labels.append(match)
+        match = (label for label, value in candidates.items() if torch.allclose(column, value.double(), atol=1e-5))
+        labels.append(next(match, "?"))
     if labels == expected:
         return ""
-    missing = [label for label in expected if label not in labels]
     text = (
         f"the last axis of your x_t holds [{', '.join(labels)}] ({len(labels)} numbers); expected "
         f"[{', '.join(expected)}] (4 + A + 2 = {len(expected)})"
     )
+    missing = [label for label in expected if label not in labels]
     if missing:
         text += f": it lacks {', '.join(missing)}"
+    index = prev_action.double()
+    if any(label in missing for label in onehot) and any(
+        torch.allclose(got.detach()[..., j].double(), index) for j in range(got.shape[-1])
+    ):
+        text += " (one column equals the action index a_{t-1}: the previous action is one-hot, A entries)"
     return text
 
 

@@ -92,10 +92,7 @@ REFERENCES = {
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_grader_passes_the_reference(name):
-    start = time.perf_counter()
     getattr(grade, name)(REFERENCES[name])
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0, f"grade.{name} took {elapsed:.1f} s (graders must stay under ~3 s)"
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -354,7 +351,7 @@ def adapt_always_first_order(
 
 MAML_WRONG_VARIANTS = [
     ("inner_loss", loss_with_module_parameters, "computed with the module's own parameters, not with `params`"),
-    ("inner_loss", loss_without_baseline, "(?s)expected the loss .* hint: G = discounted_returns"),
+    ("inner_loss", loss_without_baseline, "(?s)expected the loss .* hint: the returns were used as advantages"),
     ("inner_loss", loss_with_gradient_through_advantages, "the gradient w.r.t. `params` differs"),
     ("inner_step", data_assignment_inner_step, "the adapted parameters are cut from theta"),
     ("inner_step", detaching_inner_step, "the adapted parameters are cut from theta"),
@@ -364,7 +361,7 @@ MAML_WRONG_VARIANTS = [
     ("meta_loss", first_order_only_meta_loss, "the meta-gradient ignores the second-order term: "),
     ("meta_loss", detached_meta_loss, "the meta-loss has no gradient with respect to theta"),
     ("meta_loss", summed_meta_loss, "values differ from the expected ones"),
-    ("adapt", adapt_from_theta_every_step, "(?s)task 0, parameter .* values differ .* hint: for step j"),
+    ("adapt", adapt_from_theta_every_step, "(?s)task 0, parameter .* values differ .* hint: at step j every task"),
     ("adapt", adapt_with_optimiser, "adapt must not create a torch.optim optimiser"),
     ("adapt", adapt_always_first_order, "with first_order=False the adapted parameters must keep the second-order"),
 ]
@@ -380,7 +377,6 @@ def test_maml_grader_fails_wrong_variant(name, variant, message):
 
 def test_maml_training_grader():
     timed("maml_training (reference)", grade.maml_training, maml.inner_step, maml.meta_loss)
-    assert TIMINGS["maml_training (reference)"] < 20
     with pytest.raises(AssertionError, match="did not improve the policy"):
         grade.maml_training(maml.inner_step, renamed(zero_meta_loss, "meta_loss"))
     with pytest.raises(AssertionError, match="'meta_loss' is not implemented yet"):
@@ -399,6 +395,18 @@ def inputs_with_action_index(obs, prev_action, prev_reward, prev_done, num_actio
     scale = torch.tensor([1.0, 1.0, 5.0, 1.0])
     parts = [obs.float() * scale, prev_action.float().unsqueeze(-1), prev_reward.float().unsqueeze(-1)]
     return torch.cat(parts + [prev_done.float().unsqueeze(-1)], -1)
+
+
+def inputs_without_reward(obs, prev_action, prev_reward, prev_done, num_actions):
+    scale = torch.tensor([1.0, 1.0, 5.0, 1.0])
+    onehot = torch.nn.functional.one_hot(prev_action, num_actions).float()
+    return torch.cat([obs.float() * scale, onehot, prev_done.float().unsqueeze(-1)], -1)
+
+
+def inputs_without_done(obs, prev_action, prev_reward, prev_done, num_actions):
+    scale = torch.tensor([1.0, 1.0, 5.0, 1.0])
+    onehot = torch.nn.functional.one_hot(prev_action, num_actions).float()
+    return torch.cat([obs.float() * scale, onehot, prev_reward.float().unsqueeze(-1)], -1)
 
 
 def step_resetting_on_done(core, step):
@@ -478,13 +486,15 @@ def loss_with_entropy_penalty(core, batch, advantages, value_targets, clip=0.2, 
 
 
 RL2_WRONG_VARIANTS = [
-    ("rl2_inputs", inputs_without_angle_scale, "entries 0..3 of the last axis should be the scaled observation"),
-    ("rl2_inputs", inputs_with_action_index, "the previous action must be one-hot"),
+    ("rl2_inputs", inputs_without_angle_scale, "theta \\(not scaled by 5\\)"),
+    ("rl2_inputs", inputs_with_action_index, "one column equals the action index a_.t-1.: the previous action is"),
+    ("rl2_inputs", inputs_without_reward, "lacks r_.t-1."),
+    ("rl2_inputs", inputs_without_done, "lacks d_.t-1."),
     ("rl2_policy_step", step_resetting_on_done, "the hidden state must be carried across episode boundaries within"),
     ("rl2_policy_step", step_resetting_per_environment, "reset it only at the start of a trial \\(state None\\)"),
     ("rl2_policy_step", step_returning_values, "logits: values differ"),
     ("rl2_trial_forward", per_episode_reset_forward, "must process each trial as ONE sequence"),
-    ("rl2_trial_forward", forward_without_done_flags, "(?s)logits: values differ .* d = 1 on the first step"),
+    ("rl2_trial_forward", forward_without_done_flags, "(?s)logits: values differ .* d_\\(i-1\\) = 1 where episodes 2"),
     ("rl2_loss", loss_with_masked_value_term, "your value loss is averaged over the valid steps only"),
     ("rl2_loss", loss_with_entropy_penalty, "expected L = L_pi \\+ c_V \\* L_V - c_H \\* H"),
 ]
@@ -518,6 +528,15 @@ def posterior_ignoring_mask(mus, variances, mask=None):
 
 def kl_with_wrong_sign(mu, var):
     return 0.5 * (1.0 + torch.log(var) - mu**2 - var).sum(-1)
+
+
+def reversed_kl(mu, var):
+    """KL(N(0, I) || q) instead of KL(q || N(0, I))."""
+    return 0.5 * (1.0 / var + mu**2 / var - 1.0 + torch.log(var)).sum(-1)
+
+
+def kl_without_log_term(mu, var):
+    return 0.5 * (var + mu**2 - 1.0).sum(-1)
 
 
 def posterior_with_exp_variance(encoder, context, mask=None, min_variance=1e-4):
@@ -590,7 +609,9 @@ PEARL_WRONG_VARIANTS = [
     ("product_of_gaussians", averaged_posterior, "plain average of the factor means; a product of Gaussians"),
     ("product_of_gaussians", posterior_ignoring_mask, "values differ"),
     ("kl_to_standard_normal", kl_with_wrong_sign, "your KL is negative"),
-    ("infer_posterior", posterior_with_exp_variance, "(?s)var: values differ .* softplus"),
+    ("kl_to_standard_normal", reversed_kl, "that is the reversed KL"),
+    ("kl_to_standard_normal", kl_without_log_term, "the - log var_l term is missing"),
+    ("infer_posterior", posterior_with_exp_variance, "(?s)var: values differ .* hint: the variances come from"),
     ("infer_posterior", posterior_ignoring_min_variance, "min_variance = 0.5.*var: values differ"),
     ("sample_latent", sample_with_torch_normal, "sample_latent is not reparameterised"),
     ("sample_latent", sample_under_no_grad, "z carries no gradient: sample_latent must be reparameterised"),
@@ -620,7 +641,6 @@ def rl2_loss_with_flipped_sign(core, batch, advantages, value_targets, clip=0.2,
 
 def test_rl2_training_grader():
     timed("rl2_training (reference)", grade.rl2_training, rl2.rl2_policy_step, rl2.rl2_trial_forward, rl2.rl2_loss)
-    assert TIMINGS["rl2_training (reference)"] < 20
     with pytest.raises(AssertionError, match="did not improve the policy"):
         grade.rl2_training(rl2.rl2_policy_step, rl2.rl2_trial_forward, renamed(rl2_loss_with_flipped_sign, "rl2_loss"))
     with pytest.raises(AssertionError, match="'rl2_trial_forward' is not implemented yet"):
@@ -641,7 +661,6 @@ PEARL_TRAINING_REFERENCES = {
 
 def test_pearl_training_grader():
     timed("pearl_training (reference)", grade.pearl_training, *PEARL_TRAINING_REFERENCES.values())
-    assert TIMINGS["pearl_training (reference)"] < 20
     broken = {**PEARL_TRAINING_REFERENCES, "sac_actor_loss": renamed(actor_loss_with_flipped_sign, "sac_actor_loss")}
     with pytest.raises(AssertionError, match="did not learn"):
         grade.pearl_training(**broken)

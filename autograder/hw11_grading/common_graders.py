@@ -78,8 +78,8 @@ def paired_difference(student_fn: Callable[..., Any]) -> None:
     """
     fn = student_function("paired_difference", student_fn)
     hint = (
-        "take the per-task (and per-seed) differences d = a[..., unit] - b[..., unit], flatten them, and "
-        "return the mean and the half-width of their 95% t-interval: mean_ci(d, axis=None)"
+        "one difference d per (seed, task) pair at the given unit (the last axis); the result is the mean of "
+        "all the d and the half-width of their 95% Student-t interval"
     )
     for name, seed, shape, unit, shared in PAIRED_DIFFERENCE_CASES:
         curve_a, curve_b = _curves(seed, shape, shared)

@@ -29,10 +29,11 @@ from hw11_grading.support import (
     snapshot,
     student_function,
 )
-from hw11_utils.networks import MLP, param_dict
+from hw11_utils.networks import MLP, functional_forward, param_dict
+from hw11_utils.rl_math import masked_mean, normalize_advantages, policy_gradient_surrogate
 from hw11_utils.rollouts import RolloutBatch
 from hw11_utils.tasks import Task, meta_test_tasks
-from solutions import maml
+from solutions import common, maml
 
 GAMMA = 0.9
 INNER_LR = 0.5
@@ -89,10 +90,36 @@ INNER_LOSS_CASES = (
 )
 
 INNER_LOSS_HINT = (
-    "G = discounted_returns(rewards, dones, gamma); b_t = masked_mean(G, masks, dim=1, keepdim=True) "
-    "(over episodes); A = normalize_advantages(G - b, masks); log pi(a|s) from "
-    "functional_forward(policy, params, observations); loss = policy_gradient_surrogate(log_probs, A, masks)"
+    "L = -(1 / sum m) sum m log pi_theta(a|s) A, with A the normalised G - b, b_t the mean return at step t "
+    "over the episodes of the task alive at t, and log pi evaluated with `params` (the docstring's equations)"
 )
+
+
+def _inner_loss_mistakes(policy: torch.nn.Module, theta: dict, batch: RolloutBatch, gamma: float) -> list:
+    """(the loss a typical mistake gives, what the mistake is) on this case."""
+    returns = common.discounted_returns(batch.rewards, batch.dones, gamma)
+    masks = batch.masks
+    logits = functional_forward(policy, theta, batch.observations)
+    log_probs = torch.log_softmax(logits, dim=-1).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    centred = returns - masked_mean(returns, masks, dim=1, keepdim=True)
+    over_time = returns - masked_mean(returns, masks, dim=2, keepdim=True)
+    expected = maml.inner_loss(policy, theta, batch, gamma)
+    return [
+        (-expected, "your loss is the negative of the expected one: minimise MINUS the mean of log pi * A"),
+        (
+            policy_gradient_surrogate(log_probs, normalize_advantages(returns, masks), masks),
+            "no baseline: subtract b_t, the mean return at step t over the task's episodes alive at t",
+        ),
+        (policy_gradient_surrogate(log_probs, centred, masks), "the advantages G - b are not normalised"),
+        (
+            policy_gradient_surrogate(log_probs, normalize_advantages(over_time, masks), masks),
+            "the baseline is a mean over the EPISODES at each step (episode axis), not over the time steps",
+        ),
+        (
+            policy_gradient_surrogate(log_probs, returns, masks),
+            "the returns were used as advantages: subtract the baseline and normalise",
+        ),
+    ]
 
 
 def inner_loss(student_fn: Callable[..., Tensor]) -> None:
@@ -120,8 +147,13 @@ def inner_loss(student_fn: Callable[..., Tensor]) -> None:
                     f"(expected {expected.item():.6g}, got {got.item():.6g}); evaluate the policy with "
                     "functional_forward(policy, params, observations)"
                 )
+            hint = INNER_LOSS_HINT
+            for wrong, diagnosis in _inner_loss_mistakes(policy, theta, batch, gamma):
+                if torch.allclose(got.detach().double(), wrong.detach().double(), atol=1e-8, rtol=1e-6):
+                    hint = diagnosis
+                    break
             raise AssertionError(
-                f"{where}: expected the loss {expected.item():.6g}, got {got.item():.6g}\n  hint: {INNER_LOSS_HINT}"
+                f"{where}: expected the loss {expected.item():.6g}, got {got.item():.6g}\n  hint: {hint}"
             )
         params = list(theta.values())
         expected_grad = flat_gradient(expected, params)
@@ -191,7 +223,7 @@ def inner_step(student_fn: Callable[..., dict]) -> None:
             expected,
             atol=1e-9,
             rtol=1e-7,
-            hint="theta' = theta - inner_lr * grad_theta inner_loss(policy, params, batch, gamma)",
+            hint="theta' = theta - inner_lr * grad_theta L(theta; D), the gradient taken with respect to `params`",
         )
         assert_unchanged(where, before, theta, "the input parameter")
         assert_unchanged(where, module_before, dict(policy.named_parameters()), "the module's parameter")
@@ -261,8 +293,8 @@ def meta_loss(student_fn: Callable[..., Tensor]) -> None:
             expected,
             atol=1e-8,
             rtol=1e-6,
-            hint="the mean over tasks i of inner_loss(policy, theta'_i, outer_batches[i], gamma), with "
-            "theta'_i = inner_step(policy, params, inner_batches[i], inner_lr, gamma, first_order)",
+            hint="L_meta = (1/N) sum_i L(theta'_i; D'_i): the post-update loss on the outer batch of task i, "
+            "with theta'_i adapted from theta on its inner batch (the docstring's equations)",
         )
         got_grad = flat_gradient(got, params)
         second = flat_gradient(maml.meta_loss(policy, theta, inner_batches, outer_batches, INNER_LR, GAMMA), params)
@@ -323,10 +355,9 @@ def adapt(student_fn: Callable[..., list]) -> None:
     policy, theta = _adapt_policy()
     tasks = list(ADAPT_TASKS)
     hint = (
-        "for step j, sample episodes_per_step episodes of every task at once with "
-        "sample_rollouts(per_task_feedforward(policy, task_params, episodes_per_step), tasks, episodes_per_step, "
-        "episode_length, seed=seed + j), split them with split_by_task(batch, device), then "
-        "task_params[k] = inner_step(policy, task_params[k], batch_k, inner_lr, gamma, first_order)"
+        "at step j every task samples its episodes with its CURRENT parameters (all tasks in one call, seeded "
+        "with seed + j), then takes one inner step on its own episodes from its own parameters after step j - 1 "
+        "(the docstring's procedure)"
     )
     for num_steps in (0, 1, 2):
         case = f"{len(tasks)} flip tasks, num_steps={num_steps}, {ADAPT_SETTINGS}"

@@ -150,6 +150,19 @@ def kl_to_standard_normal(student_fn: Callable[..., Tensor]) -> None:
         var = torch.exp(0.7 * torch.randn(shape, generator=generator, dtype=torch.float64)).requires_grad_(True)
         expected = pearl.kl_to_standard_normal(mu, var)
         got = fn(mu, var, case=name)
+        if isinstance(got, Tensor) and got.shape == expected.shape:
+            reversed_kl = 0.5 * (1.0 / var + mu**2 / var - 1.0 + torch.log(var)).sum(-1)
+            for wrong, diagnosis in (
+                (
+                    reversed_kl,
+                    "that is the reversed KL(N(0, I) || q); the KL asked for is KL(q || N(0, I)) with q = N(mu, var)",
+                ),
+                (0.5 * (var + mu**2 - 1.0).sum(-1), "the - log var_l term is missing"),
+                ((var + mu**2 - 1.0 - torch.log(var)).sum(-1), "the factor 1/2 is missing"),
+                (0.5 * (var + mu**2 - 1.0 - torch.log(var)).mean(-1), "sum over the latent dimensions, not a mean"),
+            ):
+                if torch.allclose(got.detach(), wrong.detach(), atol=1e-8, rtol=1e-6):
+                    raise AssertionError(f"{where}: {diagnosis} (KL = 1/2 * sum_l (var_l + mu_l^2 - 1 - log var_l))")
         if isinstance(got, Tensor) and got.shape == expected.shape and bool((got.detach() < -1e-9).any()):
             raise AssertionError(
                 f"{where}: your KL is negative (e.g. {got.detach().min().item():.4g}); a KL divergence is never "
@@ -207,9 +220,43 @@ def infer_posterior(student_fn: Callable[..., tuple]) -> None:
         expected_mu, expected_var = pearl.infer_posterior(encoder, *args, **kwargs)
         mu, var = _pair(where, fn(encoder, *args, **kwargs, case=name))
         hint = (
-            "[mu_n, rho_n] = encoder(context) split in two halves of L on the last axis; sigma_n^2 = softplus(rho_n) "
-            "+ min_variance; then product_of_gaussians(mu_n, sigma_n^2, mask)"
+            "the encoder gives 2 L numbers per transition: the means mu_n (first half) and rho_n (second half), "
+            "with sigma_n^2 = softplus(rho_n) + min_variance; the posterior is the product of the N factors"
         )
+        raw = encoder(args[0]).detach()
+        latent = raw.shape[-1] // 2
+        mask_in = args[1] if len(args) > 1 else None
+        min_var = kwargs.get("min_variance", 1e-4)
+        softplus = torch.nn.functional.softplus
+        candidates = [
+            (raw[..., :latent], raw[..., latent:].exp() + min_var, mask_in, "the variances come from softplus(rho_n)"),
+            (raw[..., :latent], softplus(raw[..., latent:]) + 1e-4, mask_in, "use the min_variance you were given"),
+            (
+                raw[..., latent:],
+                softplus(raw[..., :latent]) + min_var,
+                mask_in,
+                "the halves are swapped: the FIRST L numbers are the means",
+            ),
+        ]
+        if mask_in is not None:
+            candidates.append(
+                (
+                    raw[..., :latent],
+                    softplus(raw[..., latent:]) + min_var,
+                    None,
+                    "the mask was ignored: padded transitions (mask 0) must not count",
+                )
+            )
+        for wrong_mu, wrong_var, wrong_mask, diagnosis in candidates:
+            candidate_var = pearl.product_of_gaussians(wrong_mu, wrong_var, wrong_mask)[1]
+            if (
+                isinstance(var, Tensor)
+                and var.shape == candidate_var.shape
+                and torch.allclose(var.detach(), candidate_var, atol=1e-8, rtol=1e-6)
+                and not torch.allclose(candidate_var, expected_var.detach(), atol=1e-8, rtol=1e-6)
+            ):
+                hint = diagnosis
+                break
         assert_tensor_close(f"{where}, var", var, expected_var, atol=1e-8, rtol=1e-6, hint=hint)
         assert_tensor_close(f"{where}, mu", mu, expected_mu, atol=1e-8, rtol=1e-6, hint=hint)
         got_grad = flat_gradient(mu.sum() + var.sum(), params)
@@ -280,7 +327,7 @@ def sample_latent(student_fn: Callable[..., Tensor]) -> None:
     other_global = _seeded_sample_global_changed(fn, mu.detach(), var.detach(), 61)
     assert torch.allclose(again.detach(), z.detach()) and torch.allclose(other_global.detach(), z.detach()), (
         f"{where}: two calls with generators seeded alike gave different samples: draw eps with the generator given "
-        "(e.g. torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device))"
+        "(torch's random functions take a generator argument)"
     )
 
     # the distribution

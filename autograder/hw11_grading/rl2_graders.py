@@ -25,6 +25,7 @@ from hw11_grading.support import (
     run_with_students,
     student_function,
 )
+from hw11_utils.checks_rl2 import describe_input_columns
 from hw11_utils.networks import GRUCore
 from hw11_utils.rl_math import categorical_entropy, ppo_clip_loss
 from hw11_utils.rollouts import RolloutBatch, StepInput, sample_rollouts
@@ -120,20 +121,21 @@ def rl2_inputs(student_fn: Callable[..., Tensor]) -> None:
         got = fn(**student_inputs, case=name)
         assert isinstance(got, Tensor), f"{where}: expected a torch.Tensor, got {type(got).__name__}"
         width = 4 + num_actions + 2
+        hint = "\n  hint: x_t = [s_t * (1, 1, 5, 1), onehot(a_(t-1)), r_(t-1), d_(t-1)] on the last axis"
+        observed = describe_input_columns(got, **{k: v for k, v in inputs.items()})
         if tuple(got.shape) != tuple(expected.shape):
-            hint = ""
-            if got.shape[:-1] == expected.shape[:-1] and got.shape[-1] == 4 + 1 + 2:
-                hint = f" (the previous action must be one-hot: {num_actions} entries, not the action index)"
             raise AssertionError(
-                f"{where}: expected shape {tuple(expected.shape)} = [..., 4 + A + 2], got {tuple(got.shape)}{hint}"
+                f"{where}: expected shape {tuple(expected.shape)} = [..., 4 + A + 2 = {width}], got "
+                f"{tuple(got.shape)}" + (f"; {observed}" if observed else "") + hint
             )
         assert got.dtype == torch.float32, f"{where}: expected dtype torch.float32, got {got.dtype}"
+        if observed:
+            raise AssertionError(f"{where}: {observed}{hint}")
         for block, index in _blocks(num_actions):
             got_block, expected_block = got.detach()[..., index], expected[..., index]
             assert torch.allclose(got_block, expected_block, atol=1e-6, rtol=1e-5), (
                 f"{where}: entries {index.start}..{index.stop - 1} of the last axis should be {block}: "
-                f"{describe_mismatch(got_block, expected_block, 1e-6, 1e-5)}\n"
-                f"  hint: x_t = [s_t * (1, 1, 5, 1), onehot(a_(t-1)), r_(t-1), d_(t-1)], {width} numbers in all"
+                f"{describe_mismatch(got_block, expected_block, 1e-6, 1e-5)}{hint}"
             )
         for key, value in inputs.items():
             if isinstance(value, Tensor):
@@ -210,8 +212,8 @@ def rl2_policy_step(student_fn: Callable[..., tuple]) -> None:
                 f"{describe_mismatch(hidden, expected_hidden, 1e-5, 1e-4)}"
             )
         hint = (
-            "x_t = rl2_inputs(step.obs, step.prev_action, step.prev_reward, step.prev_done, core.num_actions); "
-            "logits, values, h_t = core.step(x_t, step.state); return (logits, h_t)"
+            "encode this step's inputs x_t (as rl2_inputs does), take ONE GRU step from the given state "
+            "step.state, and return the logits and the GRU's new hidden state (not the values)"
         )
         assert_tensor_close(f"{where}, logits", logits, expected_logits, atol=1e-5, rtol=1e-4, hint=hint)
         assert_tensor_close(f"{where}, new hidden state", hidden, expected_hidden, atol=1e-5, rtol=1e-4, hint=hint)
@@ -271,9 +273,9 @@ def rl2_trial_forward(student_fn: Callable[..., tuple]) -> None:
                 f"boundary ({CARRY_MESSAGE}): run core(inputs [K, E * T, D]) once, from a zero state"
             )
         hint = (
-            "flatten each trial to E * T steps (episode-major); previous action and reward shifted by one step of "
-            "the flattened sequence (0 at its start, carried over episode boundaries); d = 1 on the first step of "
-            "episodes 2..E; one core(...) call from a zero state; reshape back to [K, E, T, ...]"
+            "a trial is ONE sequence of E * T steps, episode after episode: x_i holds the action and reward of "
+            "the step before it (zeros at the start of the trial, and carried over episode boundaries) and "
+            "d_(i-1) = 1 where episodes 2..E begin"
         )
         assert_tensor_close(f"{where}, logits", logits, expected_logits, atol=1e-5, rtol=1e-4, hint=hint)
         assert_tensor_close(f"{where}, values", values, expected_values, atol=1e-5, rtol=1e-4, hint=hint)

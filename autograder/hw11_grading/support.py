@@ -4,9 +4,14 @@ Every grader starts with :func:`student_function`, which
 
 * isolates the student's function (:func:`hw11_grading.isolation.isolated`: calls to *other* TODOs
   go to the reference, so one mistake costs only its own points), and
-* turns what the student's code raises into an ``AssertionError`` that names the TODO: a
-  ``NotImplementedError`` becomes "<name> is not implemented yet", any other exception
-  "<name> raised <type>: <message> (<case>)".
+* turns what the student's code raises into one ``GradingFailure`` (an ``AssertionError``) that names
+  the TODO: a ``NotImplementedError`` becomes "<name> is not implemented yet", any other exception
+  "<name> raised <type>: <message> (<case>)" with the line of the student's code where it happened, and
+  a failure inside a reference TODO that the student's function called names what it was passed.
+
+:func:`public_grader` wraps every grader the notebook calls (``hw11_grading.grade``): time limit,
+warnings as printed notes, and one message without a traceback (no frame of the graders or the reference
+solutions reaches the feedback page).
 
 The comparisons raise ``AssertionError`` with what was expected and what was got.
 """
@@ -14,6 +19,9 @@ The comparisons raise ``AssertionError`` with what was expected and what was got
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -22,6 +30,65 @@ import torch
 from torch import Tensor
 
 from hw11_grading.isolation import isolated
+from hw11_utils.checks_core import time_limit, warnings_as_notes
+
+
+class GradingFailure(AssertionError):
+    """What a grader raises to the notebook: one message, shown without a traceback.
+
+    IPython prints an exception that has ``_render_traceback_`` with the lines it returns instead of a
+    traceback, so the feedback page shows the message only: no frame, line or path of the graders or of
+    the reference solutions.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"AssertionError: {line}" if number == 0 else line for number, line in enumerate(str(self).split("\n"))]
+
+
+class ReferenceCallError(Exception):
+    """A reference TODO, called by the student's function under isolation, failed on what it was given."""
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-+ ]+)+[\\/]([\w.\-+]+\.py)")
+
+
+def clean(text: str, limit: int = 400) -> str:
+    """``text`` without absolute file paths (a path is replaced by its file name), at most ``limit`` characters."""
+    text = _PATH.sub(lambda match: match.group(1), str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe(value: Any) -> str:
+    """A short description of an argument: its type, and the shape and dtype of tensors."""
+    if isinstance(value, Tensor):
+        return f"Tensor{list(value.shape)} {str(value.dtype).replace('torch.', '')}"
+    if isinstance(value, Mapping):
+        inner = sorted({describe(v) for v in value.values()})[:2]
+        return f"dict of {len(value)} ({', '.join(inner)})" if value else "empty dict"
+    if isinstance(value, (list, tuple)):
+        inner = sorted({type(v).__name__ for v in value})
+        return f"{type(value).__name__} of {len(value)} {'/'.join(inner)}" if value else f"empty {type(value).__name__}"
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value)
+    return type(value).__name__
+
+
+def _student_line(error: BaseException, student_fn: Callable[..., Any]) -> str:
+    """'line N of your <fn>: <source>' for the innermost frame of the student's notebook code, or ''."""
+    code = getattr(student_fn, "__code__", None)
+    if code is None:
+        return ""
+    folder = os.path.dirname(code.co_filename)
+
+    def is_students(filename: str) -> bool:  # the notebook's cells: files in one kernel folder
+        return filename == code.co_filename or bool(folder) and os.path.dirname(filename) == folder
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if is_students(f.filename)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    text = (frame.line or "").strip()
+    return f"\n  at your {frame.name}: {clean(text, 160)}" if text else f"\n  in your {frame.name}"
 
 
 def _raised_in(error: BaseException) -> str:
@@ -31,38 +98,48 @@ def _raised_in(error: BaseException) -> str:
 
 
 def call_student(name: str, fn: Callable[..., Any], *args: Any, case: str = "", **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)``; exceptions of the student's code become a clear ``AssertionError``."""
+    """``fn(*args, **kwargs)``; exceptions of the student's code become one clear ``GradingFailure``
+    (never chained to the original, whose traceback may run through the reference code)."""
     where = f" (case: {case})" if case else ""
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
         origin = _raised_in(error)
         inside = "" if origin in (name, "?") else f", raised in '{origin}'"
-        raise AssertionError(f"{name} is not implemented yet (it raises NotImplementedError{inside})") from None
-    except AssertionError:
-        raise  # already a grading message (e.g. from a patched torch.optim)
+        message = f"{name} is not implemented yet (it raises NotImplementedError{inside})"
+    except AssertionError as error:
+        if isinstance(error, GradingFailure) or not _student_line(error, fn):
+            raise  # already a grading message (e.g. from a patched torch.optim)
+        message = f"{name} raised AssertionError: {clean(error)}{where}{_student_line(error, fn)}"
+    except ReferenceCallError as error:
+        message = f"{name}: {error}{where}{_student_line(error, fn)}"
     except Exception as error:
-        raise AssertionError(f"{name} raised {type(error).__name__}: {error}{where}") from error
+        message = f"{name} raised {type(error).__name__}: {clean(error)}{where}{_student_line(error, fn)}"
+    raise GradingFailure(message) from None
 
 
 def run_with_students(description: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a reference loop ``fn`` into which student functions were patched; clear message on errors."""
+    """Run a reference loop ``fn`` into which student functions were patched; one clear message on errors."""
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
-        raise AssertionError(
-            f"{description}: '{_raised_in(error)}' is not implemented yet (it raises NotImplementedError)"
-        ) from None
-    except AssertionError:
-        raise
+        message = f"{description}: '{_raised_in(error)}' is not implemented yet (it raises NotImplementedError)"
+    except AssertionError as error:
+        if isinstance(error, GradingFailure):
+            raise
+        message = f"{description}: AssertionError: {clean(error)}"
+    except ReferenceCallError as error:
+        message = f"{description}: {error}"
     except Exception as error:
-        frames = traceback.extract_tb(error.__traceback__)
-        place = f" in '{frames[-1].name}'" if frames else ""
-        raise AssertionError(f"{description}: {type(error).__name__}{place}: {error}") from error
+        message = (
+            f"{description}: the given training loop stopped with {type(error).__name__}: {clean(error)} "
+            "(run the visible checks of these functions first: one returns something of the wrong type or shape)"
+        )
+    raise GradingFailure(message) from None
 
 
 def student_function(name: str, student_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The student's function, isolated from the other TODOs, raising only ``AssertionError``.
+    """The student's function, isolated from the other TODOs, raising only ``GradingFailure``.
 
     The returned callable takes the same arguments, plus an optional keyword ``case=`` (a
     description of the inputs used in error messages).
@@ -74,6 +151,47 @@ def student_function(name: str, student_fn: Callable[..., Any]) -> Callable[...,
 
     call.__name__ = name
     return call
+
+
+# --------------------------------------------------------------------------------------------------
+# The boundary between a grader and the notebook
+# --------------------------------------------------------------------------------------------------
+#: seconds a maths grader may take (they take about a second), and a training grader (about 7 s)
+GRADER_TIME_LIMIT_S = 20.0
+TRAINING_TIME_LIMIT_S = 40.0
+
+
+def public_grader(grader: Callable[..., None], time_limit_s: float = GRADER_TIME_LIMIT_S) -> Callable[..., None]:
+    """``grader`` as the notebook calls it: with a time limit, warnings printed as notes (never on standard
+    error: nbgrader gives 0 to a cell that writes there), and every failure turned into one
+    ``GradingFailure`` message shown without a traceback."""
+    name = grader.__name__
+
+    @functools.wraps(grader)
+    def run(*args: Any, **kwargs: Any) -> None:
+        message = None
+        with warnings_as_notes():
+            try:
+                with time_limit(time_limit_s, f"grading {name}"):
+                    grader(*args, **kwargs)
+            except GradingFailure as failure:
+                message = str(failure)
+            except AssertionError as error:
+                message = clean(error, 2000)
+            except TimeoutError as error:
+                message = clean(error)
+            except KeyboardInterrupt:
+                message = f"grading {name} was interrupted (the cell ran into the autograder's time limit)"
+            except Exception as error:  # the student's result broke a comparison (e.g. wrong type)
+                message = (
+                    f"{name}: grading stopped with {type(error).__name__}: {clean(error)} (does your function "
+                    "return what its docstring says, with those types and shapes?)"
+                )
+        if message is not None:
+            raise GradingFailure(message) from None
+
+    run.time_limit_s = time_limit_s
+    return run
 
 
 # --------------------------------------------------------------------------------------------------
