@@ -194,6 +194,7 @@ def grade(
     """
     out_dir = Path(out_dir).resolve()  # nbgrader runs in the course folder: no path may be relative
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "grades.csv").unlink(missing_ok=True)  # a failed export must not leave an older one behind
     found, errors = find_submissions(submissions_dir)
     chosen = set(in_shard(list(found) + list(errors), shard))
     submissions = {s: p for s, p in found.items() if s in chosen}
