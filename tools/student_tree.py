@@ -17,11 +17,6 @@ import shutil
 import sys
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
-
 from tools import config
 from tools.notebook_source import render_template
 from tools.scan_release import report_leaks, scan
@@ -40,8 +35,13 @@ def _toml_list(values: list[str]) -> str:
 
 def student_pyproject(developer_pyproject: Path = config.REPO_ROOT / "pyproject.toml") -> str:
     """The student ``pyproject.toml``: the developers' package name, version and dependencies, nothing else."""
-    project = tomllib.loads(developer_pyproject.read_text())["project"]
-    setuptools = tomllib.loads(developer_pyproject.read_text()).get("tool", {}).get("setuptools", {})
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11: the same parser, from PyPI
+        import tomli as tomllib
+    developer = tomllib.loads(developer_pyproject.read_text())
+    project = developer["project"]
+    setuptools = developer.get("tool", {}).get("setuptools", {})
     lines = [
         "[build-system]",
         'requires = ["setuptools>=64"]',
