@@ -8,7 +8,12 @@
 
 # %% [markdown] role="readonly" grade_id="title"
 # # HW11: Meta-Learning in Reinforcement Learning
-#
+
+# %% [markdown]
+# > - Full Name: **[Your Full Name]**
+# > - Student ID: **[Your Student ID]**
+
+# %% [markdown] role="readonly" grade_id="overview"
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({{COLAB_URL}})
 # [![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]({{KAGGLE_URL}})
 #
@@ -65,8 +70,8 @@ import hw11_utils
 from hw11_utils import checks
 from hw11_utils.evaluation import few_shot_table, print_table, score_reference_policies, summary_table
 from hw11_utils.plots import plot_adaptation_curves, plot_learning_curves, plot_reference_policies, show_frames
-from hw11_utils import ParameterizedCartPoleEnv
-from hw11_utils.tasks import ADAPTIVE_FAMILIES, FAMILIES, Task, TaskDistribution
+from hw11_utils import ParameterizedCartPoleEnv, TaskDistribution
+from hw11_utils.tasks import ADAPTIVE_FAMILIES, FAMILIES, Task
 
 # The names the reference code of each section uses (the same imports as the course's modules).
 # include-imports: solutions.common
@@ -102,43 +107,89 @@ LOAD_PRETRAINED = os.environ.get("HW11_LOAD_PRETRAINED", "0") == "1"
 # %% [markdown] role="readonly" grade_id="tasks_intro"
 # ## 1. Task distributions over parameterised CartPole
 #
-# A **task** $\mathcal{T}$ is one CartPole MDP: its physics (pole half-length $l$, pole mass $m_p$,
-# gravity $g$), the direction of the push (`action_sign` $\in\{-1,+1\}$) and its reward. A **task
-# family** is a distribution $p(\mathcal{T})$. Meta-RL trains on tasks $\mathcal{T}_i \sim p(\mathcal{T})$
-# and is judged on *new* tasks from the same distribution, after a little experience in each.
+# A **task** $\mathcal{T}$ is one CartPole MDP. `ParameterizedCartPoleEnv(task_params)` is the course's
+# CartPole: its physics has a pole half-length $l$, a pole mass $m_p$, a cart mass $m_c$ and gravity $g$
+# (defaults `pole_length=0.5`, `pole_mass=0.1`, `cart_mass=1.0`, `gravity=9.8`), and every step pays
 #
-# | family | what varies | range | does the best behaviour change per task? |
-# |---|---|---|---|
-# | `pole_length` | $l$ | $U[0.25, 1.0]$ m | no |
-# | `mass` | $m_p$ | $U[0.05, 0.5]$ kg | no |
-# | `gravity` | $g$ | $U[5, 15]$ m/s² | no |
-# | `mixed` | all three | as above | no |
-# | `flip` | push direction | $\pm 1$ with $p=\tfrac12$ | **yes**: identifiable from one push |
-# | `target` | reward $r=e^{-\lvert x-x^\ast\rvert}$, hidden $x^\ast$ | $U[-1.5, 1.5]$ m | **yes**: identifiable only from rewards |
+# $$r_t = \big(1 - 0.1\,\lvert x_t\rvert - 0.1\,\lvert\theta_t\rvert\big)\cdot \texttt{reward\_scale},$$
 #
-# We score a policy by its **normalised return** $\bar R = \frac{1}{T\,r_{\max}}\sum_{t<T} r_t \in [0,1]$
-# over fixed-length episodes of $T=200$ steps. After a fall the episode is frozen and pays nothing.
+# computed on the state after the step: staying upright and centred pays most. An episode ends when
+# $\lvert x\rvert > 2.4$ or $\lvert\theta\rvert > 0.2095$ (about 12°), and is truncated after `max_steps = 200`
+# steps; it starts from a state drawn from $U(-0.1, 0.1)^4$. A **task family** is a distribution
+# $p(\mathcal{T})$: `TaskDistribution(task_type).param_ranges` lists the uniform ranges, and
+# `sample_task()` returns a `ParameterizedCartPoleEnv` of a new task (its immutable value is `env.task`).
+# Meta-RL trains on tasks $\mathcal{T}_i \sim p(\mathcal{T})$ and is judged on *new* tasks from the same
+# distribution, after a little experience in each.
+#
+# | family | what varies (uniform ranges) | does the best behaviour change per task? |
+# |---|---|---|
+# | `pole_length` | `pole_length` $[0.3, 0.8]$ m, `reward_scale` $[0.8, 1.2]$ | no |
+# | `mass` | `pole_mass` $[0.05, 0.2]$ kg, `cart_mass` $[0.8, 1.5]$ kg, `reward_scale` $[0.8, 1.2]$ | no |
+# | `gravity` | `gravity` $[8, 12]$ m/s², `reward_scale` $[0.8, 1.2]$ | no |
+# | `mixed` | `pole_length`, `pole_mass`, `gravity`, `reward_scale` (ranges as above) | no |
+# | `flip` | the physics of `mixed`, and the push direction `action_sign` $= \pm 1$ with $p=\tfrac12$ | **yes**: identifiable from one push |
+# | `target` | reward $r_t = e^{-\lvert x_t-x^\ast\rvert}\cdot$`reward_scale` for a hidden $x^\ast \in [-1.5, 1.5]$ m, `reward_scale` $[0.8, 1.2]$ | **yes**: identifiable only from rewards |
+#
+# The first four are the course's families; `flip` and `target` are built on the same environment.
+# We score a policy by its **normalised return** $\bar R = \frac{1}{T\cdot\texttt{reward\_scale}}\sum_{t<T} r_t \le 1$
+# over episodes of $T=200$ steps (after a fall the episode pays nothing more), and count an episode as a
+# **success** when its return reaches `success_threshold` $=195$ in units of `reward_scale`.
 #
 # Three reference policies tell us what adaptation could gain:
 # - **random**;
-# - a **task-agnostic** controller: an LQR designed for the nominal pole, which keeps the cart at $x=0$;
+# - a **task-agnostic** controller: an LQR designed for the default task, which keeps the cart at $x=0$;
 # - an **oracle** that is told the task.
 #
 # If the task-agnostic controller already scores like the oracle, no amount of meta-learning can help.
 
 # %% role="readonly" grade_id="tasks_explore"
 distribution = TaskDistribution("flip", rng=0)
-for task in distribution.sample_tasks(3):
-    print(task)
+print("flip's param_ranges:", distribution.param_ranges, "and choices:", distribution.param_choices)
+flip_tasks = distribution.sample_tasks(6)
+for env in sorted(flip_tasks, key=lambda env: env.task.action_sign)[::2]:  # both push directions
+    print(env.params)
 print("families:", FAMILIES, "| families that need adaptation:", ADAPTIVE_FAMILIES)
 
 frames = [ParameterizedCartPoleEnv(task_params=t, render_mode="rgb_array") for t in
-          (Task(), Task(pole_length=1.0), Task(action_sign=-1.0), Task(target_x=1.2))]
+          ({}, {"pole_length": 0.8}, {"action_sign": -1.0}, {"target_x": 1.2})]
 for env in frames:
     env.reset(seed=0)
 fig = show_frames([env.render() for env in frames],
-                  titles=["nominal", "long pole", "flipped push (blue pole)", "target x*=1.2 (red line)"])
+                  titles=["default task", "long pole", "flipped push (blue pole)", "target x*=1.2 (red line)"])
 save_figure(fig, "tasks")
+
+# %% [markdown] role="readonly" grade_id="draft_env_intro"
+# The course's own test of the environment, as the instructors wrote it: three random tasks of each of
+# the four course families, ten random actions each.
+
+# %% role="readonly" grade_id="draft_env_test"
+# Test the environment
+print("Testing Parameterized CartPole Environment...")
+
+# Test different task types
+task_types = ['pole_length', 'mass', 'gravity', 'mixed']
+for task_type in task_types:
+    print(f"\nTesting {task_type} tasks:")
+    task_dist = TaskDistribution(task_type)
+    
+    # Sample a few tasks
+    for i in range(3):
+        task = task_dist.sample_task()
+        obs, _ = task.reset()
+        
+        # Run a few steps
+        total_reward = 0
+        for step in range(10):
+            action = task.action_space.sample()
+            obs, reward, terminated, truncated, _ = task.step(action)
+            total_reward += reward
+            
+            if terminated or truncated:
+                break
+        
+        print(f"  Task {i+1}: Reward = {total_reward:.2f}, Params = {task.params}")
+
+print("\nEnvironment test completed!")
 
 # %% role="readonly" grade_id="tasks_reference"
 reference_scores = score_reference_policies(num_tasks=NUM_EVAL_TASKS, episodes=2 if QUICK else 4)
@@ -287,6 +338,9 @@ grade.adapt(adapt)
 # include: solutions.maml.meta_step
 
 
+# include: solutions.maml.multi_step_meta_loss
+
+
 # include: solutions.maml.train_maml
 
 
@@ -306,6 +360,59 @@ from hw11_grading import grade
 
 grade.maml_training(inner_step, meta_loss)
 ### END HIDDEN TESTS
+
+# %% [markdown] role="readonly" grade_id="maml_agent_intro"
+# ### The course's MAML API: `PolicyNetwork` and `MAMLAgent`
+# The course's first draft had a `MAMLAgent` class. Here it is again, with the same methods and
+# arguments, built on your functions: `meta_update(tasks)` is one `meta_step` (the meta-gradient
+# reaches `meta_network` through your `inner_step`), and `adapt_to_task(task, k)` runs your `adapt`
+# (k explicit inner steps, no optimiser). Tasks are the environments that `TaskDistribution.sample_tasks`
+# returns. Below the class is the draft's own test, unchanged (with `inner_lr=0.01` one step barely
+# moves the policy: it tests the plumbing, not the learning).
+
+# %% role="readonly" grade_id="maml_agent_given"
+# include: solutions.maml.PolicyNetwork
+
+
+# include: solutions.maml.MAMLAgent
+
+
+# The draft's test below stores its result in the name `meta_loss`: keep your function under a second name.
+meta_loss_function = meta_loss
+
+# %% role="readonly" grade_id="draft_maml_test"
+# Test MAML implementation
+print("Testing MAML Implementation...")
+
+# Create task distribution
+task_dist = TaskDistribution('pole_length')
+state_dim = 4  # CartPole state dimension
+action_dim = 2  # CartPole action dimension
+
+# Create MAML agent
+maml_agent = MAMLAgent(state_dim, action_dim, meta_lr=0.001, inner_lr=0.01)
+
+# Test meta-update
+print("Testing meta-update...")
+tasks = task_dist.sample_tasks(4)
+meta_loss = maml_agent.meta_update(tasks)
+print(f"Meta-loss: {meta_loss:.4f}")
+
+# Test adaptation
+print("Testing task adaptation...")
+new_task = task_dist.sample_task()
+adapted_network = maml_agent.adapt_to_task(new_task, num_adaptation_steps=3)
+
+# Test adapted network
+obs, _ = new_task.reset()
+state_tensor = torch.FloatTensor(obs).unsqueeze(0)
+action, value = adapted_network.get_action(state_tensor)
+print(f"Adapted network action: {action.item()}, value: {value.item():.4f}")
+
+print("MAML test completed!")
+
+# %% role="readonly" grade_id="draft_maml_restore"
+meta_loss = meta_loss_function  # the name is your function again: the given training code calls it by name
 
 # %%
 maml_config = MAML_QUICK if QUICK else MAML_HOMEWORK

@@ -186,3 +186,19 @@ def detached(inner_step):
     def cut(policy, params, *args, **kwargs):
         return {k: v.detach().requires_grad_() for k, v in inner_step(policy, params, *args, **kwargs).items()}
     return cut
+
+
+@pytest.mark.parametrize("grade_id, start, end", [
+    ("draft_env_test", "# Test the environment", "## 2. MAML"),
+    ("draft_maml_test", "# Test MAML implementation", "## 3. RL²"),
+])
+def test_notebooks_carry_the_draft_cells_verbatim(grade_id, start, end):
+    import nbformat
+
+    from tools import config
+
+    expected = draft_cell(start, end).strip()
+    for path in (config.REPO_ROOT / "solutions" / "HW11_Solution.ipynb", config.REPO_ROOT / "HW11_Notebook.ipynb"):
+        cells = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): cell
+                 for cell in nbformat.read(path, as_version=4).cells}
+        assert cells[grade_id].source.strip() == expected, f"{path.name}: cell {grade_id} differs from the draft"
