@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from hw11_utils.networks import MLP, functional_forward, param_dict
 from hw11_utils.rl_math import masked_mean, normalize_advantages, policy_gradient_surrogate
 from hw11_utils.rollouts import PolicyFn, RolloutBatch, StepInput, feedforward, sample_rollouts
+from hw11_utils.selection import SELECTION_SEED, BestWeights, should_evaluate
 from hw11_utils.tasks import Task, as_task, meta_test_tasks, meta_train_tasks
 from solutions.common import discounted_returns
 
@@ -74,6 +75,10 @@ class MAMLConfig:
         num_iterations: number of meta-updates.
         first_order: drop the second-order terms (FOMAML): treat grad_theta L(theta) as a constant.
         eval_tasks: held-out tasks measured at the end of training (history "eval_*").
+        eval_every: model selection (:mod:`hw11_utils.selection`): every ``eval_every`` iterations the
+            return after one inner step on the first ``selection_tasks`` meta-training tasks; the best
+            meta-parameters are returned (0: keep the last ones).
+        selection_tasks: meta-training tasks of that evaluation.
     """
 
     family: str = "flip"
@@ -92,6 +97,8 @@ class MAMLConfig:
     num_iterations: int = 100
     first_order: bool = False
     eval_tasks: int = 50
+    eval_every: int = 10
+    selection_tasks: int = 20
 
 
 #: The notebook's default run (a few minutes on a 2-core CPU).
@@ -105,6 +112,7 @@ MAML_QUICK = dataclasses.replace(
     outer_episode_length=50,
     num_iterations=20,
     eval_tasks=16,
+    eval_every=0,
 )
 
 
@@ -452,7 +460,8 @@ def train_maml(
         ``iteration``, ``normalised_return`` (post-update return of the training batch),
         ``pre_adaptation_return`` (of the short pre-update episodes, divided by their length),
         ``meta_loss``, ``grad_norm``, ``wall_time``, and
-        ``eval_adaptation_curve`` (mean normalised return after 0..3 steps on held-out tasks).
+        ``eval_adaptation_curve`` (mean normalised return after 0..3 steps on held-out tasks); with model
+        selection also ``selection`` ((iteration, score) pairs) and ``selected_iteration``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -460,6 +469,7 @@ def train_maml(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.meta_lr)
     train_tasks = meta_train_tasks(config.family, n=config.num_train_tasks)
     history: dict[str, list] = {"iteration": [], "wall_time": []}
+    best, selection_tasks = BestWeights(), train_tasks[: config.selection_tasks]
     start = time.perf_counter()
     bar = tqdm(range(config.num_iterations), desc=f"MAML ({config.family})", disable=not progress)
     for iteration in bar:
@@ -471,6 +481,12 @@ def train_maml(
         for key, value in stats.items():
             history.setdefault(key, []).append(value)
         bar.set_postfix(post_return=f"{stats['normalised_return']:.2f}")
+        if should_evaluate(iteration, config.num_iterations, config.eval_every):
+            curve = maml_adaptation_curve(model, selection_tasks, num_units=1, seed=SELECTION_SEED, device=device)
+            best.update(model, curve[:, 1].mean(), iteration)
+    if best.iteration is not None:
+        best.restore(model)
+        history["selection"], history["selected_iteration"] = best.scores, best.iteration
     if config.eval_tasks > 0:
         eval_tasks = meta_test_tasks(config.family, n=config.eval_tasks)
         curve = maml_adaptation_curve(model, eval_tasks, seed=seed, device=device)

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from hw11_utils.networks import MLP, TransitionEncoder, transition_features
 from hw11_utils.rl_math import categorical_entropy
 from hw11_utils.rollouts import PolicyFn, RolloutBatch, StepInput, sample_rollouts
+from hw11_utils.selection import SELECTION_SEED, BestWeights, should_evaluate
 from hw11_utils.tasks import Task, meta_train_tasks
 
 STUDENT_TODOS = (
@@ -91,6 +92,10 @@ class PEARLConfig:
     target_entropy_fraction: float = 0.3  # target entropy = fraction * log(num_actions)
     max_grad_norm: float = 10.0
     greedy_evaluation: bool = True  # meta-test acts with argmax pi(a | s, z)
+    # model selection (hw11_utils.selection): every eval_every iterations, the mean return after 1 and 2
+    # episodes of context on the first selection_tasks meta-training tasks; the best weights are returned
+    eval_every: int = 10
+    selection_tasks: int = 20
 
 
 PEARL_QUICK = PEARLConfig(  # seconds: learns to balance in the `target` family (used by the tests)
@@ -106,6 +111,7 @@ PEARL_QUICK = PEARLConfig(  # seconds: learns to balance in the `target` family 
     context_size=32,
     learning_rate=3e-3,
     final_learning_rate=3e-3,
+    eval_every=0,
 )
 PEARL_HOMEWORK = PEARLConfig()
 
@@ -529,7 +535,9 @@ def train_pearl(
     ``iteration``, ``env_steps``, ``prior_return`` (normalised return of the episodes run with z
     from the prior), ``normalised_return`` (episodes run with z from the posterior of the prior
     episode: one-episode adaptation on training tasks), ``critic_loss``, ``actor_loss``, ``kl``,
-    ``entropy``, ``alpha``.
+    ``entropy``, ``alpha``; with model selection (``config.eval_every`` > 0) also
+    ``selection`` (list of (iteration, score)) and ``selected_iteration``: the agent returned has
+    the weights of the best score (:mod:`hw11_utils.selection`).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -554,6 +562,8 @@ def train_pearl(
     replay.add(all_ids, batch)
     env_steps = int(batch.masks.sum())
 
+    best = BestWeights()
+    selection_tasks = tasks[: config.selection_tasks]
     stat_keys = ("critic_loss", "actor_loss", "kl", "entropy", "alpha")
     history: dict[str, list] = {key: [] for key in ("iteration", "env_steps", "prior_return", "normalised_return")}
     history.update({key: [] for key in stat_keys})
@@ -588,7 +598,14 @@ def train_pearl(
         for key in stat_keys:
             history[key].append(float(np.mean([s[key] for s in stats])))
         bar.set_postfix(prior=f"{history['prior_return'][-1]:.2f}", post=f"{history['normalised_return'][-1]:.2f}")
+        if should_evaluate(iteration, config.num_iterations, config.eval_every):
+            curve = pearl_adaptation_curve(model, selection_tasks, num_units=2, seed=SELECTION_SEED, device=device)
+            best.update(model, curve[:, 1:].mean(), iteration)
+            model.train()
     bar.close()
+    if best.iteration is not None:
+        best.restore(model)
+        history["selection"], history["selected_iteration"] = best.scores, best.iteration
     return model, history
 
 

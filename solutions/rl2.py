@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from hw11_utils.networks import GRUCore
 from hw11_utils.rl_math import categorical_entropy, gae, normalize_advantages, ppo_clip_loss
 from hw11_utils.rollouts import PolicyFn, RolloutBatch, StepInput, sample_rollouts
+from hw11_utils.selection import SELECTION_SEED, BestWeights, should_evaluate
 from hw11_utils.tasks import Task, meta_train_tasks
 
 STUDENT_TODOS = ("rl2_inputs", "rl2_policy_step", "rl2_trial_forward", "rl2_loss")
@@ -60,6 +61,10 @@ class RL2Config:
         value_coef: weight c_V of the value loss.
         entropy_coef: weight c_H of the entropy bonus.
         max_grad_norm: gradients are clipped to this global norm.
+        eval_every: model selection (:mod:`hw11_utils.selection`): every ``eval_every`` iterations the
+            mean return of episodes 2..E of trials on the first ``selection_tasks`` meta-training
+            tasks; the best weights are returned (0: keep the last weights).
+        selection_tasks: meta-training tasks of that evaluation.
     """
 
     hidden_size: int = 64
@@ -77,10 +82,14 @@ class RL2Config:
     value_coef: float = 0.5
     entropy_coef: float = 0.01
     max_grad_norm: float = 0.5
+    eval_every: int = 10
+    selection_tasks: int = 32
 
 
 #: Seconds: for tests, CI and autograding (short episodes, small batches).
-RL2_QUICK = RL2Config(hidden_size=32, episode_length=50, trials_per_iteration=32, num_iterations=10, learning_rate=3e-3)
+RL2_QUICK = RL2Config(
+    hidden_size=32, episode_length=50, trials_per_iteration=32, num_iterations=10, learning_rate=3e-3, eval_every=0
+)
 #: The notebook's default: a few minutes on a 2-core CPU (``flip`` reaches ~1.0 from the first episode).
 RL2_HOMEWORK = RL2Config()
 #: ``target`` is harder: the task shows only through small changes of the reward. With RL2_HOMEWORK's
@@ -364,7 +373,8 @@ def train_rl2(
         model: the trained :class:`~hw11_utils.networks.GRUCore`.
         history: dict of lists per iteration: ``"iteration"``, ``"normalised_return"`` (mean over
         trials and episodes), ``"first_episode_return"``, ``"last_episode_return"`` (normalised
-        returns of episodes 1 and E), ``"entropy"`` and ``"wall_time"`` (seconds since the start).
+        returns of episodes 1 and E), ``"entropy"`` and ``"wall_time"`` (seconds since the start);
+        with model selection also ``"selection"`` ((iteration, score) pairs) and ``"selected_iteration"``.
     """
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -376,6 +386,7 @@ def train_rl2(
         "iteration": [], "normalised_return": [], "first_episode_return": [], "last_episode_return": [],
         "entropy": [], "wall_time": [],
     }
+    best, selection_tasks = BestWeights(), train_tasks[: config.selection_tasks]
     bar = tqdm(range(config.num_iterations), desc=f"RL² {family}", disable=not progress)
     for iteration in bar:
         if config.anneal_lr:
@@ -411,6 +422,14 @@ def train_rl2(
         history["entropy"].append(mean_entropy)
         history["wall_time"].append(time.perf_counter() - start)
         bar.set_postfix(first=f"{returns[:, 0].mean():.2f}", last=f"{returns[:, -1].mean():.2f}")
+        if should_evaluate(iteration, config.num_iterations, config.eval_every) and config.episodes_per_trial > 1:
+            curve = rl2_adaptation_curve(
+                core, selection_tasks, num_units=config.episodes_per_trial - 1, seed=SELECTION_SEED, device=device
+            )
+            best.update(core, curve[:, 1:].mean(), iteration)
+    if best.iteration is not None:
+        best.restore(core)
+        history["selection"], history["selected_iteration"] = best.scores, best.iteration
     return core, history
 
 

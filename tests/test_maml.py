@@ -225,3 +225,17 @@ def test_quick_training_improves_post_adaptation_return():
     assert trained_curve[1] > initial_curve[1] + 0.1, (
         f"after one inner step: trained {trained_curve[1]:.3f} vs initial {initial_curve[1]:.3f} normalised return"
     )
+
+
+def test_model_selection_returns_the_best_evaluated_meta_parameters():
+    from hw11_utils.selection import SELECTION_SEED
+    from solutions.maml import MAML_QUICK, maml_adaptation_curve, train_maml
+
+    torch.set_num_threads(1)
+    config = dataclasses.replace(MAML_QUICK, num_iterations=6, eval_every=2, selection_tasks=8, eval_tasks=0)
+    model, history = train_maml(config, seed=0, progress=False)
+    scores = dict(history["selection"])
+    assert sorted(scores) == [1, 3, 5]
+    assert history["selected_iteration"] == max(scores, key=lambda i: (scores[i], i))
+    again = maml_adaptation_curve(model, meta_train_tasks("flip", n=100)[:8], num_units=1, seed=SELECTION_SEED)
+    assert again[:, 1].mean() == pytest.approx(scores[history["selected_iteration"]], abs=1e-6)
