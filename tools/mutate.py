@@ -174,6 +174,29 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
+RETURNS_LOOP = """
+def discounted_returns(rewards, dones, gamma):
+    returns = torch.zeros_like(rewards)
+    t = rewards.shape[-1] - 1
+    while t >= 0:  # bug: t is never decreased
+        returns[..., t] = rewards[..., t]
+    return returns
+"""
+
+META_LOSS_PASSES_THE_LIST = """
+def meta_loss(policy, params, inner_batches, outer_batches, inner_lr, gamma, first_order=False):
+    adapted = inner_step(policy, params, inner_batches, inner_lr, gamma, first_order)  # bug: the whole list
+    return inner_loss(policy, adapted, outer_batches[0], gamma)
+"""
+
+#: Submissions graded by tests/test_feedback.py (each costs time limits, so they are not in MUTATIONS):
+#: a loop that never ends inside a TODO, and a crash inside a reference function called by the student.
+SLOW_MUTATIONS: dict[str, Mutation] = {
+    "returns_loop": replace_function("discounted_returns", RETURNS_LOOP),
+    "meta_loss_crashes_in_reference": replace_function("meta_loss", META_LOSS_PASSES_THE_LIST),
+}
+
+
 def make_submission(
     release: nbformat.NotebookNode, solution: nbformat.NotebookNode, name: str
 ) -> nbformat.NotebookNode:
@@ -182,7 +205,7 @@ def make_submission(
         return nbformat.from_dict(release)
     submission = fill_solutions(release, solution)
     if name != "solution":
-        MUTATIONS[name](submission)
+        {**MUTATIONS, **SLOW_MUTATIONS}[name](submission)
     return submission
 
 

@@ -1,6 +1,7 @@
 """Fail if a student tree leaks solutions, hidden tests or the grading code.
 
     python -m tools.scan_release DIR        (or: python tools/scan_release.py DIR)
+    python -m tools.scan_release --feedback FEEDBACK_DIR [SUBMISSIONS_DIR]
 
 A file in DIR fails the scan when it contains
 
@@ -14,6 +15,11 @@ A file in DIR fails the scan when it contains
 
 Notebooks are scanned cell by cell (sources and text outputs), other files line by line.
 Exit status 0 when clean, 1 with one line per finding otherwise.
+
+``--feedback`` scans generated feedback pages (``FEEDBACK_DIR/<student>/*.html``, e.g. ``results/feedback``)
+for what the graders must never show: lines of SOLUTION regions, lines of the graders' source, paths of
+``solutions/`` or ``hw11_grading/`` files and the repository's absolute path (:func:`scan_feedback`); lines
+that the student's own submission (``SUBMISSIONS_DIR/<student>/*.ipynb``) contains do not count.
 """
 
 from __future__ import annotations
@@ -126,6 +132,57 @@ def scan(tree: Path, solutions_dir: Path = config.REPO_ROOT / "solutions") -> li
     return findings
 
 
+def _grading_lines(grading_dir: Path, shown: set[str]) -> dict[str, str]:
+    """Non-trivial normalised lines of the hidden graders' source (imports and lines the notebook shows excluded)."""
+    lines: dict[str, str] = {}
+    for path in sorted(grading_dir.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            normalised = _normalise(line)
+            if _is_trivial(normalised) or normalised in shown or normalised.startswith(("import ", "from ")):
+                continue
+            lines.setdefault(normalised, f"{path.relative_to(grading_dir.parent)}:{number}")
+    return lines
+
+
+def _html_text(html_text: str) -> str:
+    """The visible text of an HTML page: tags removed, entities decoded (code keeps its line breaks)."""
+    import html as html_module
+
+    html_text = re.sub(r"(?s)<(script|style)\b.*?</\1>", "", html_text)
+    return html_module.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+def scan_feedback(
+    feedback_dir: Path,
+    submissions_dir: Path | None = None,
+    solutions_dir: Path = config.REPO_ROOT / "solutions",
+    grading_dir: Path = config.REPO_ROOT / "autograder" / "hw11_grading",
+) -> list[str]:
+    """Findings in a folder of generated feedback (``feedback/<student>/*.html``): lines of SOLUTION regions of
+    ``solutions/*.py``, lines of the graders' source, file paths of ``solutions/`` or ``hw11_grading/``, and the
+    repository's absolute path. With ``submissions_dir`` (``<student>/*.ipynb``), a line the student wrote in
+    their own submission does not count (a student who submits the solution sees it in their feedback)."""
+    release = config.REPO_ROOT / config.SOURCE_NOTEBOOK
+    shown = {_normalise(line) for _, text in _texts(release) for line in text.splitlines()}
+    hidden = {**_grading_lines(grading_dir, shown), **solution_lines(solutions_dir)}
+    paths = re.compile(r"(solutions|hw11_grading)[\\/]\w+\.py|" + re.escape(str(config.REPO_ROOT)))
+    findings = []
+    for page in sorted(feedback_dir.rglob("*.html")):
+        student = page.relative_to(feedback_dir).parts[0]
+        own: set[str] = set()
+        if submissions_dir is not None:
+            for notebook in sorted((submissions_dir / student).rglob("*.ipynb")):
+                own |= {_normalise(line) for _, text in _texts(notebook) for line in text.splitlines()}
+        for number, line in enumerate(_html_text(page.read_text(errors="replace")).splitlines(), start=1):
+            normalised = _normalise(line)
+            where = f"{page.relative_to(feedback_dir)}:{number}"
+            if paths.search(line):
+                findings.append(f"{where}: path of hidden code: {normalised[:100]}")
+            elif normalised in hidden and normalised not in own:
+                findings.append(f"{where}: line of hidden code ({hidden[normalised]}): {normalised[:100]}")
+    return findings
+
+
 def report_leaks(header: str, findings: list[str]) -> None:
     """Print what the scan found, one finding a line, on standard error."""
     print(f"LEAK: {header}:", file=sys.stderr)
@@ -135,6 +192,13 @@ def report_leaks(header: str, findings: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--feedback"] and len(argv) in (2, 3):
+        findings = scan_feedback(Path(argv[1]), Path(argv[2]) if len(argv) == 3 else None)
+        if findings:
+            report_leaks(f"{len(findings)} finding(s) in the feedback {argv[1]}", findings)
+            return 1
+        print(f"OK: the feedback in {argv[1]} shows no hidden code")
+        return 0
     if len(argv) != 1 or argv[0].startswith("-"):
         print(__doc__, file=sys.stderr)
         return 2
