@@ -214,8 +214,8 @@ def inner_step(student_fn: Callable[..., dict]) -> None:
                 for name, value in from_module.items()
             )
             assert not same_as_module, (
-                f"{where}: theta' was computed from the module's own parameters, not from `params`: take the "
-                "gradient with respect to params.values() and return params[name] - inner_lr * grad"
+                f"{where}: theta' was computed from the module's own parameters, not from `params`: the "
+                "gradient is taken with respect to the tensors of `params`, and theta' is built from them"
             )
         assert_param_dict_close(
             where,
@@ -248,13 +248,13 @@ def inner_step(student_fn: Callable[..., dict]) -> None:
             if first_order:
                 raise AssertionError(
                     f"{where}: with first_order=True the inner gradient must be treated as a constant "
-                    "(torch.autograd.grad(..., create_graph=not first_order)), but the meta-gradient through "
+                    "(no graph through it), but the meta-gradient through "
                     "your theta' contains the second-order (Hessian) term"
                 )
             raise AssertionError(
                 f"{where}: inner_step is first-order only: the meta-gradient through your theta' ignores the "
-                "second-order term d grad L / d theta. With first_order=False compute the gradient with "
-                "torch.autograd.grad(loss, params, create_graph=True) so it stays differentiable"
+                "second-order term d grad L / d theta. With first_order=False the gradient itself must "
+                "stay differentiable (a graph through it), so that d theta' / d theta = I - inner_lr * H"
             )
         raise AssertionError(
             f"{where}: the meta-gradient through your theta' differs from the reference's "

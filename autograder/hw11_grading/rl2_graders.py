@@ -270,7 +270,7 @@ def rl2_trial_forward(student_fn: Callable[..., tuple]) -> None:
             raise AssertionError(
                 f"{where}: rl2_trial_forward must process each trial as ONE sequence of E * T steps: the logits of "
                 "episode 2 do not depend on the observations of episode 1, so the GRU was restarted at the episode "
-                f"boundary ({CARRY_MESSAGE}): run core(inputs [K, E * T, D]) once, from a zero state"
+                f"boundary ({CARRY_MESSAGE}): one GRU pass over the whole trial, from a zero state at its start"
             )
         hint = (
             "a trial is ONE sequence of E * T steps, episode after episode: x_i holds the action and reward of "
