@@ -176,6 +176,31 @@ def autograde_all(
     return logs
 
 
+def generate_feedback(course: Course, workers: int, env: dict[str, str]) -> list[subprocess.CompletedProcess]:
+    """``nbgrader generate_feedback`` for each autograded student of ``course``, ``workers`` processes at once.
+
+    Each process handles every ``workers``-th student (the others excluded with
+    ``--CourseDirectory.student_id_exclude``); they only read the gradebook.
+    """
+    students = sorted(path.name for path in (course.root / "autograded").glob("*") if path.is_dir())
+    groups = [students[index::workers] for index in range(min(workers, len(students)))] or [students]
+    if len(groups) == 1:
+        return [course.run("generate_feedback", config.ASSIGNMENT, "--force", env=env, check=False)]
+    runs: list[subprocess.CompletedProcess] = []
+
+    def run(group: list[str]) -> None:
+        exclude = ",".join(student for student in students if student not in set(group))
+        args = ["generate_feedback", config.ASSIGNMENT, "--force", f"--CourseDirectory.student_id_exclude={exclude}"]
+        runs.append(course.run(*args, env=env, check=False))
+
+    threads = [threading.Thread(target=run, args=(group,)) for group in groups]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return runs
+
+
 def grade(
     submissions_dir: Path,
     out_dir: Path,
@@ -207,16 +232,16 @@ def grade(
         logs = autograde_all(course, to_grade, workers, timeout, Path(tmp), progress)
 
         env = nbgrader_env(GRADING_ENV)
-        feedback = course.run("generate_feedback", config.ASSIGNMENT, "--force", env=env, check=False)
-        if feedback.returncode != 0:
-            failures.append(_failed("generate_feedback", feedback))
+        feedback_runs = generate_feedback(course, workers, env)
+        failures += [_failed("generate_feedback", run) for run in feedback_runs if run.returncode != 0]
         export_csv = Path(tmp) / "grades.csv"
         export = course.run("export", f"--to={export_csv}", env=env, check=False)
         if export.returncode != 0 or not export_csv.exists():
             failures.append(_failed("export", export) + "\n(no grades.csv was written)")
         else:
             shutil.copy(export_csv, out_dir / "grades.csv")
-        log = "\n".join([*logs.values(), feedback.stdout + feedback.stderr, export.stdout + export.stderr])
+        runs = [*feedback_runs, export]
+        log = "\n".join([*logs.values(), *(run.stdout + run.stderr for run in runs)])
         (out_dir / "nbgrader.log").write_text(log)
 
         report = build_report(course, submissions, errors, changes, logs, out_dir, failures)

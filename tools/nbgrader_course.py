@@ -74,7 +74,7 @@ class Course:
         if isinstance(source_notebook, Path):
             committed_dir = source_notebook.parent
             for path in committed_dir.iterdir():  # data files next to the notebook travel with it
-                if path.is_file():
+                if path.is_file() and path.resolve() != (source_dir / path.name).resolve():
                     shutil.copy(path, source_dir / path.name)
         else:
             write_notebook(source_notebook, notebook_path)
