@@ -75,7 +75,8 @@ def test_each_submission_loses_exactly_its_cells(graded, student):
     lost = {k for k, v in scores.items() if v < POINTS[k]}
     assert lost == EXPECTED_LOST[student], scores
     assert all(scores[k] == 0.0 for k in lost)
-    assert report[student]["timed_out_cells"] == [] or student == "release"
+    # graded cells end by their own time limits; only a given cell that runs the loop may hit the cell timeout
+    assert not set(report[student]["timed_out_cells"]) & set(POINTS), report[student]["timed_out_cells"]
 
 
 def test_the_loop_fails_with_a_time_limit_message_not_the_cell_timeout(graded):
