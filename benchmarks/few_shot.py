@@ -55,6 +55,9 @@ META_METHODS = ("maml", "rl2", "pearl")
 ADAPTATION_NEEDED_GAP = 0.1  # oracle - agnostic above this: the family needs adaptation
 SOLVED_RETURN = 0.8  # an oracle below this is undertrained: the verdict says so
 GAIN_TOLERANCE = 0.05  # |gain| at most this counts as "gain ≈ 0"
+TARGET_GAP_FRACTION = 0.75  # on target, RL² and PEARL should close this much of the oracle - agnostic gap
+SEED_FRACTION = 0.8  # a target passes when at least this fraction of the training seeds meets it (4 of 5)
+ADAPTIVE = ("flip", "target")
 TRAIN_LIMIT_S = 300.0  # each meta-RL method trains in under 5 minutes (HOMEWORK budget)
 TABLE_LIMIT_S = 1200.0  # one family's whole table in under 20 minutes
 
@@ -86,7 +89,7 @@ class Adapter:
     checkpoint: str
     config_changes: dict[str, Any] = field(default_factory=dict)
     curve_kwargs: dict[str, Any] = field(default_factory=dict)
-    units: str = "gradient steps"
+    units: str = "inner steps on 4 x 50 steps"
 
     def _module(self) -> Any:
         if str(REPO_ROOT) not in sys.path:  # ``solutions`` is not installed: run from the repository
@@ -153,12 +156,13 @@ class Adapter:
 
 ADAPTERS: dict[str, Adapter] = {
     "maml": Adapter("MAML", "solutions.maml", "maml", "maml_{family}.pt"),
-    "rl2": Adapter("RL²", "solutions.rl2", "rl2", "rl2_{family}.pt", units="episodes"),
-    "pearl": Adapter("PEARL", "solutions.pearl", "pearl", "pearl_{family}.pt", units="episodes"),
+    "rl2": Adapter("RL²", "solutions.rl2", "rl2", "rl2_{family}.pt", units="episodes of the trial"),
+    "pearl": Adapter("PEARL", "solutions.pearl", "pearl", "pearl_{family}.pt", units="episodes of context"),
     "agnostic": Adapter("agnostic", "solutions.baselines", "baseline", "baseline_agnostic_{family}.pt",
                         config_changes={"method": "agnostic"}, units="none"),
     "finetune": Adapter("fine-tune", "solutions.baselines", "baseline", "baseline_agnostic_{family}.pt",
-                        config_changes={"method": "agnostic"}, curve_kwargs={"method": "finetune"}),
+                        config_changes={"method": "agnostic"}, curve_kwargs={"method": "finetune"},
+                        units="fine-tuning steps on 1 episode"),
     "oracle": Adapter("oracle", "solutions.baselines", "baseline", "baseline_oracle_{family}.pt",
                       config_changes={"method": "oracle"}, units="none"),
 }
@@ -362,12 +366,14 @@ def family_table(family_result: FamilyResult, num_units: int) -> str:
 
 
 def units_footnote(methods: Sequence[str]) -> str:
-    """What a unit is per method, e.g. ``units: gradient steps (MAML, fine-tune); episodes (RL², PEARL); ...``."""
+    """What one unit is per method: every adapting method consumes at most one episode (200 env steps)
+    of new-task experience per unit, e.g. ``MAML: inner steps on 4 x 50 steps; RL²: episodes ...``."""
     groups: dict[str, list[str]] = {}
     for method in methods:
         groups.setdefault(ADAPTERS[method].units, []).append(ADAPTERS[method].label)
     names = {"none": "flat, no adaptation"}
-    return "units: " + "; ".join(f"{names.get(u, u)} ({', '.join(labels)})" for u, labels in groups.items())
+    return ("unit = one episode's worth (200 env steps) of new-task experience: "
+            + "; ".join(f"{', '.join(labels)}: {names.get(u, u)}" for u, labels in groups.items()))
 
 
 def verdict(family_result: FamilyResult) -> str:
@@ -408,44 +414,65 @@ def acceptance(families: dict[str, FamilyResult], num_units: int) -> list[tuple[
         absent = [ADAPTERS[m].label for m in methods if families[family].ok(m) is None]
         return f"no {', '.join(absent)} result on {family}" if absent else None
 
-    for method in ("rl2", "pearl"):  # flip: >= 0.9 by the second episode
-        label = f"flip: {ADAPTERS[method].label} unit 1 >= 0.9"
-        why = missing("flip", method)
-        if why or num_units < 1:
-            checks.append(("N/A", f"{label} ({why or 'needs num_units >= 1'})"))
-            continue
-        value = families["flip"].ok(method).means()[1]
-        checks.append((status(value >= 0.9), f"{label}: {value:.3f}"))
+    def seed_means(family: str, method: str) -> np.ndarray:
+        """Mean over tasks per training seed: [seeds, units + 1]."""
+        return families[family].ok(method).curves.mean(axis=1)
 
-    label = "flip: MAML unit 1 - unit 0 >= 0.2"
-    why = missing("flip", "maml")
-    if why or num_units < 1:
-        checks.append(("N/A", f"{label} ({why or 'needs num_units >= 1'})"))
-    else:
-        means = families["flip"].ok("maml").means()
-        checks.append((status(means[1] - means[0] >= 0.2), f"{label}: {means[0]:.3f} -> {means[1]:.3f} "
-                       f"({means[1] - means[0]:+.3f})"))
-    label = f"flip: MAML unit {last} > agnostic"
-    why = missing("flip", "maml", "agnostic")
-    if why:
-        checks.append(("N/A", f"{label} ({why})"))
-    else:
-        maml, agnostic = families["flip"].ok("maml").means()[last], families["flip"].ok("agnostic").means()[last]
-        checks.append((status(maml > agnostic), f"{label}: {maml:.3f} vs {agnostic:.3f}"))
+    def per_seed(label: str, family: str, methods: Sequence[str], passes: Any, describe: Any) -> None:
+        """A target judged on every training seed; PASS when at least SEED_FRACTION of the seeds meet it.
 
-    # target: beat agnostic by >= 0.1 after adaptation, judged after one episode of context (unit 1,
-    # as the flip targets); unit `last` is printed too, since RL² is trained on 2-episode trials and
-    # may fall back on longer ones.
-    for method in ("pearl", "rl2"):
-        label = f"target: {ADAPTERS[method].label} unit 1 - agnostic >= 0.1"
-        why = missing("target", method, "agnostic")
+        ``passes(curves)`` gets method -> that seed's mean curve [units + 1]; ``describe(means)`` gets
+        method -> the mean over seeds."""
+        why = missing(family, *methods) or (None if num_units >= 2 else "needs num_units >= 2")
         if why:
             checks.append(("N/A", f"{label} ({why})"))
-            continue
-        means = families["target"].ok(method).means()
-        agnostic = families["target"].ok("agnostic").means()[1]
-        checks.append((status(means[1] - agnostic >= 0.1), f"{label}: {means[1]:.3f} vs {agnostic:.3f} "
-                       f"({means[1] - agnostic:+.3f}; unit {last}: {means[last]:.3f})"))
+            return
+        curves = {m: seed_means(family, m) for m in methods}
+        met = [bool(passes({m: c[i] for m, c in curves.items()})) for i in range(len(curves[methods[0]]))]
+        ok = sum(met) >= SEED_FRACTION * len(met)
+        checks.append((status(ok), f"{label}: {describe({m: c.mean(axis=0) for m, c in curves.items()})}; "
+                       f"{sum(met)}/{len(met)} seeds"))
+
+    def flip_after_one_episode(method: str) -> None:
+        per_seed(f"flip: {ADAPTERS[method].label} >= 0.9 after 1 episode", "flip", [method],
+                 lambda c: c[method][1] >= 0.9, lambda m: f"{m[method][1]:.3f}")
+
+    def target_gap(method: str) -> None:
+        def bar(c: dict) -> float:
+            return c["agnostic"][2] + TARGET_GAP_FRACTION * (c["oracle"][2] - c["agnostic"][2])
+
+        def describe(m: dict) -> str:
+            gap = m["oracle"][2] - m["agnostic"][2]
+            closed = f"{round(100 * (m[method][2] - m['agnostic'][2]) / gap)}% of the gap" if gap > 0.01 else "no gap"
+            return f"{m[method][2]:.3f} vs {bar(m):.3f} ({closed})"
+
+        per_seed(f"target: {ADAPTERS[method].label} >= agnostic + 0.75 (oracle - agnostic) after 2 episodes",
+                 "target", [method, "agnostic", "oracle"], lambda c: c[method][2] >= bar(c), describe)
+
+    for method in ("rl2", "pearl"):
+        flip_after_one_episode(method)
+    per_seed("flip: MAML >= agnostic + 0.2 after 1 step", "flip", ["maml", "agnostic"],
+             lambda c: c["maml"][1] >= c["agnostic"][1] + 0.2,
+             lambda m: f"{m['maml'][1]:.3f} vs {m['agnostic'][1]:.3f} + 0.2")
+    for method in ("rl2", "pearl"):
+        target_gap(method)
+    for family in ADAPTIVE:  # curves that keep improving with experience
+        for method in ("rl2", "pearl", "maml"):
+            why = missing(family, method)
+            label = f"{family}: {ADAPTERS[method].label} curve non-decreasing (within CI) " + (
+                "after its first step" if method == "maml" else "over episodes 1..4")
+            if why:
+                checks.append(("N/A", f"{label} ({why})"))
+                continue
+            rows = families[family].table
+            rows = rows[rows["method"] == ADAPTERS[method].label].sort_values("unit")
+            mean, ci = rows["mean"].to_numpy(), np.nan_to_num(rows["ci"].to_numpy())
+            first = 1 if method == "maml" else 0
+            drops = [k for k in range(first + 1, len(mean)) if mean[k] + ci[k] < mean[k - 1] - ci[k - 1]]
+            state = status(not drops) if method != "maml" or not drops else "NOTE"
+            text = " -> ".join(f"{m:.3f}" for m in mean)
+            note = " (meta-trained for one inner step; MAMLConfig(inner_steps=3) keeps improving)" * (state == "NOTE")
+            checks.append((state, f"{label}: {text}{note}"))
 
     for family in COURSE_FAMILIES:  # no adaptation to gain
         label = f"{family}: |gain {last}-0| <= {GAIN_TOLERANCE} for every method"
@@ -527,7 +554,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"\n=== {family} ===", flush=True)
         result = families[family] = run_family(family, args.methods, args)
         ci_over = "seeds" if len(args.seeds) >= 2 else "tasks"
-        print(f"\n{family}: normalised return after k adaptation units, {args.tasks} held-out tasks "
+        print(f"\n{family}: normalised return after k units (k x 200 env steps) of new-task experience, "
+              f"{args.tasks} held-out tasks "
               f"(mean ± 95% CI over {ci_over}), {budget} budget, table in {result.seconds:.0f} s")
         print(family_table(result, args.num_units))
         print(units_footnote(args.methods))

@@ -67,8 +67,9 @@ class BaselineConfig:
         entropy_coef: c_H, weight of the entropy bonus.
         max_grad_norm: clip the gradient's global norm to this value.
         finetune_lr: Adam step size of fine-tuning on a new task.
-        finetune_episodes: episodes of the new task sampled before each fine-tuning step (and
-            behind each entry of an adaptation curve, for every method).
+        finetune_episodes: episodes of the new task sampled before each fine-tuning step: one
+            episode (200 env steps), the unit of new-task experience shared by every method.
+        eval_episodes: episodes behind each entry of the flat curves of ``agnostic`` and ``oracle``.
         finetune_epochs: gradient steps (PPO epochs, full batch) on each fine-tuning batch.
         eval_tasks: held-out tasks whose adaptation curve is stored in the history at the end.
     """
@@ -89,7 +90,8 @@ class BaselineConfig:
     entropy_coef: float = 0.01
     max_grad_norm: float = 0.5
     finetune_lr: float = 3e-3
-    finetune_episodes: int = 8
+    finetune_episodes: int = 1
+    eval_episodes: int = 8
     finetune_epochs: int = 1
     eval_tasks: int = 50
 
@@ -389,7 +391,7 @@ def baseline_adaptation_curve(
     """Few-shot protocol: normalised return on each task after 0..num_units adaptation units.
 
     ``agnostic`` and ``oracle`` do not adapt: their curve is flat (the mean normalised return of
-    ``finetune_episodes`` episodes, repeated). ``finetune``: :func:`finetune_curve` (units are
+    ``eval_episodes`` episodes, repeated). ``finetune``: :func:`finetune_curve` (units are
     fine-tuning steps).
 
     Args:
@@ -410,7 +412,7 @@ def baseline_adaptation_curve(
         return finetune_curve(model, tasks, num_units, seed, device)
     if (method == "oracle") != model.task_conditioned:
         raise ValueError(f"a {model.config.method!r} model cannot be evaluated as {method!r}")
-    returns = evaluate(model.to(device), list(tasks), model.config.finetune_episodes, seed=seed)
+    returns = evaluate(model.to(device), list(tasks), model.config.eval_episodes, seed=seed)
     return np.repeat(returns[:, None], num_units + 1, axis=1)
 
 
