@@ -51,23 +51,48 @@
 
 # %% role="readonly" grade_id="setup"
 # Setup: installs the course package hw11_utils when it is missing (Colab, Kaggle); otherwise does nothing.
+# To install it from somewhere else (a fork, a local clone), set HW11_STUDENT_REPO_URL before running this
+# cell, e.g. `%env HW11_STUDENT_REPO_URL=/content/hw11`: a git URL (https://..., git+https://...,
+# git+file:///...) or a local folder.
 import importlib
 import importlib.util
 import os
 import subprocess
 import sys
 
-REPO_URL = "{{STUDENT_REPO_URL}}"
+REPO_URL = os.environ.get("HW11_STUDENT_REPO_URL", "").strip() or "{{STUDENT_REPO_URL}}"
+
+
+def pip_requirement(location: str) -> str:
+    """What pip installs for a repository: a local folder as it is, a git URL with one `git+` in front."""
+    if os.path.exists(os.path.expanduser(location)):
+        return os.path.abspath(os.path.expanduser(location))
+    return location if location.startswith("git+") else f"git+{location}"
+
+
 if importlib.util.find_spec("hw11_utils") is None:
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", f"git+{REPO_URL}"])
+    print(f"Installing hw11_utils from {pip_requirement(REPO_URL)} ...")
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", pip_requirement(REPO_URL)],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        print("\n".join((pip.stderr or pip.stdout).strip().splitlines()[-6:]))  # the end of pip's own message
+        print(f"\nCould not install hw11_utils from {REPO_URL!r}. What to do:\n"
+              "  - On Kaggle: turn the internet on (Settings > Internet), then run this cell again.\n"
+              "  - Check the address: set the right one with `%env HW11_STUDENT_REPO_URL=<git URL or local folder>`\n"
+              "    in a cell above this one, then run this cell again.\n"
+              "  - On your own machine: in the cloned repository, run `pip install -r requirements.txt && pip install -e .`")
+        raise ModuleNotFoundError("hw11_utils could not be installed: see the message above") from None
     importlib.invalidate_caches()
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 import hw11_utils
 from hw11_utils import checks
+from hw11_utils.animation import adaptation_animation, episode_states
+from hw11_utils.todos import describe, install_todo_hints, missing_todos, todos_done
 from hw11_utils.evaluation import few_shot_table, print_table, score_reference_policies, summary_table
 from hw11_utils.plots import plot_adaptation_curves, plot_learning_curves, plot_reference_policies, show_frames
 from hw11_utils import ParameterizedCartPoleEnv, TaskDistribution
@@ -98,6 +123,7 @@ def save_figure(fig, name: str) -> None:
     plt.show()
 
 
+install_todo_hints()  # a TODO that you have not written yet shows as one line that names it
 print(f"device: {device}, QUICK: {QUICK}")
 
 # %%
@@ -200,13 +226,17 @@ fig = plot_reference_policies(reference_scores, title="What could adaptation gai
 save_figure(fig, "reference_policies")
 
 # %% [markdown] role="readonly" grade_id="q_tasks_prompt"
-# **Question 1 (3 points).** On `pole_length`, `mass`, `gravity` and `mixed`, the task-agnostic
-# controller scores like the oracle; on `flip` and `target` it scores about half. Explain why, and
-# say what this means for the gain that MAML, RL² or PEARL can show on the course's four original
-# families. What property must a task family have for meta-learning to be measurable?
+# **Question 1 (3 points).** Quote from your table above the task-agnostic and the oracle scores
+# (with their intervals) on `mass` and on `flip`, and the largest oracle − task-agnostic gap among the
+# four course families. Explain the pattern you measured, and say what it means for the gain that MAML,
+# RL² or PEARL can show on the course's four original families. What property must a task family have
+# for meta-learning to be measurable?
 
 # %% [markdown] role="answer" grade_id="q_tasks" points=3
-# The four physics families only change the pole's dynamics inside a range where a single feedback
+# (Numbers of the solution run at the homework budget; a student quotes their own table.) On `mass` the
+# task-agnostic LQR and the oracle both score ≈ 1.00 (intervals of width ≈ 0), and the largest gap over the
+# four course families is ≈ 0; on `flip` the task-agnostic controller scores ≈ 0.5 (± ≈ 0.07) against the
+# oracle's 1.00. The four physics families only change the pole's dynamics inside a range where a single feedback
 # law (the nominal LQR, i.e. "push toward the side the pole leans") stabilises every task: the
 # optimal *action* for a given state is the same in every task, so a robust task-agnostic policy is
 # already optimal and adaptation has nothing to gain (≈ 0 by construction; any measured gain is noise).
@@ -416,28 +446,62 @@ meta_loss = meta_loss_function  # the name is your function again: the given tra
 
 # %%
 maml_config = MAML_QUICK if QUICK else MAML_HOMEWORK
+maml_model = maml_history = None
 if LOAD_PRETRAINED:
-    maml_model, maml_history = load_maml(str(CHECKPOINTS / "maml_flip.pt")), None
-else:
+    maml_model = load_maml(str(CHECKPOINTS / "maml_flip.pt"))
+elif todos_done(globals(), "train_maml", doing="MAML's meta-training"):
     maml_model, maml_history = train_maml(maml_config, seed=0, device=device)
     fig = plot_learning_curves({"MAML (post-adaptation)": maml_history}, title="MAML on flip: meta-training")
     save_figure(fig, "maml_learning_curve")
 
-maml_curve = maml_adaptation_curve(maml_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
-print("MAML on held-out flip tasks, normalised return after 0, 1, 2, 3 inner steps:",
-      maml_curve.mean(axis=0).round(3))
+if maml_model is not None and todos_done(globals(), "maml_adaptation_curve", doing="MAML's held-out evaluation"):
+    maml_curve = maml_adaptation_curve(maml_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
+    print("MAML on held-out flip tasks, normalised return after 0, 1, 2, 3 inner steps:",
+          maml_curve.mean(axis=0).round(3))
+
+# %% [markdown] role="readonly" grade_id="maml_data_intro"
+# **An experiment for Question 2(a).** The cell below takes one meta-update of a fresh `MAMLAgent` on four
+# `flip` tasks twice: with your `inner_step`, and with a copy of it whose adapted weights are cut from
+# $\theta$, exactly what `param.data = param - inner_lr * grad` does. It prints how far each update moved $\theta$.
+
+# %% role="readonly" grade_id="maml_data_experiment"
+if todos_done(globals(), "train_maml", doing="the meta-gradient experiment"):
+    your_inner_step = inner_step
+
+    def inner_step_with_data_writes(policy, params, *args, **kwargs):
+        """Your inner step, with the adapted weights cut from theta (what `.data = ...` writes do)."""
+        return {name: value.detach().requires_grad_() for name, value in
+                your_inner_step(policy, params, *args, **kwargs).items()}
+
+    experiment_tasks = meta_train_tasks("flip", n=4, seed=1)
+    try:
+        for label, inner_step in (("your inner_step", your_inner_step), ("`.data` writes", inner_step_with_data_writes)):
+            torch.manual_seed(0)  # the same initial theta for both
+            agent = MAMLAgent(4, 2, meta_lr=1e-3, inner_lr=0.5, seed=0)
+            before = torch.cat([p.detach().flatten().clone() for p in agent.meta_network.policy.parameters()])
+            agent.meta_update(experiment_tasks)
+            after = torch.cat([p.detach().flatten() for p in agent.meta_network.policy.parameters()])
+            print(f"one meta-update with {label:16s}: |theta_new - theta| = {(after - before).norm():.3e}")
+    finally:
+        inner_step = your_inner_step  # the given code calls your function by this name
 
 # %% [markdown] role="readonly" grade_id="q_maml_prompt"
-# **Question 2 (3 points).** (a) With `param.data = param - inner_lr * grad`, what is the gradient
-# of the meta-loss with respect to $\theta$, and what happens to the policy during meta-training?
-# (b) Before adaptation, the MAML policy on `flip` scores far *below* the task-agnostic controller
-# (about 0.1). Why is that a good initialisation for MAML, even though it is a bad policy?
+# **Question 2 (3 points).** (a) Report the two distances that the experiment cell printed. Explain the
+# second one with the chain rule: what is the gradient of the meta-loss with respect to $\theta$ when the
+# adapted weights are written with `.data`, and what would happen to the policy over a whole
+# meta-training run? (b) From your MAML evaluation above, report the held-out `flip` return before
+# adaptation and after one inner step, and compare them with the task-agnostic controller's score in your
+# section 1 table. Why can a pre-adaptation policy that is *worse* than the task-agnostic one be a good
+# initialisation for MAML?
 
 # %% [markdown] role="answer" grade_id="q_maml" points=3
-# (a) `.data` writes bypass autograd: the adapted weights are leaves with no history, so the
+# (a) With a correct `inner_step` one meta-update moves θ by a clearly non-zero distance (of the order of
+# 1e-2 with Adam at lr 1e-3 over a few thousand weights); with `.data` writes it moves θ by exactly 0.
+# `.data` writes bypass autograd: the adapted weights are leaves with no history, so the
 # post-update loss has no path back to θ. Its meta-gradient is zero (or only the direct term if the
 # module's parameters are reused), the outer Adam step changes nothing, and meta-training silently
-# does not learn to adapt. (b) MAML optimises the return *after* one inner step, not before. A
+# does not learn to adapt. (b) In the solution run, MAML scores ≈ 0.11 before adaptation and ≈ 1.00 after
+# one step, against ≈ 0.53 for the task-agnostic controller. MAML optimises the return *after* one inner step, not before. A
 # pre-update policy that pushes in a consistent, informative way makes the sign of the task visible
 # in its rollouts, and puts θ where one large gradient step moves the policy to the correct
 # balancing controller for *either* sign; a policy that already balances half of the tasks would be
@@ -557,15 +621,18 @@ grade.rl2_training(rl2_policy_step, rl2_trial_forward, rl2_loss)
 
 # %%
 rl2_config = RL2_QUICK if QUICK else RL2_HOMEWORK
+rl2_model = rl2_history = None
 if LOAD_PRETRAINED:
-    rl2_model, rl2_history = load_rl2(str(CHECKPOINTS / "rl2_flip.pt")), None
-else:
+    rl2_model = load_rl2(str(CHECKPOINTS / "rl2_flip.pt"))
+elif todos_done(globals(), "train_rl2", doing="RL²'s training"):
     rl2_model, rl2_history = train_rl2(rl2_config, "flip", seed=0, device=device)
     fig = plot_learning_curves({"RL²": rl2_history}, title="RL² on flip: PPO on trials")
     save_figure(fig, "rl2_learning_curve")
 
-rl2_curve = rl2_adaptation_curve(rl2_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
-print("RL² on held-out flip tasks, normalised return of episodes 1-4 of a trial:", rl2_curve.mean(axis=0).round(3))
+if rl2_model is not None and todos_done(globals(), "rl2_adaptation_curve", doing="RL²'s held-out evaluation"):
+    rl2_curve = rl2_adaptation_curve(rl2_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
+    print("RL² on held-out flip tasks, normalised return of episodes 1-4 of a trial:",
+          rl2_curve.mean(axis=0).round(3))
 
 # %% [markdown] role="readonly" grade_id="q_rl2_prompt"
 # **Question 3 (3 points).** Suppose `rl2_policy_step` resets the hidden state whenever
@@ -735,29 +802,58 @@ grade.pearl_training(infer_posterior, sample_latent, kl_to_standard_normal, sac_
 
 # %%
 pearl_config = PEARL_QUICK if QUICK else PEARL_HOMEWORK
+pearl_model = pearl_history = None
 if LOAD_PRETRAINED:
-    pearl_model, pearl_history = load_pearl(str(CHECKPOINTS / "pearl_flip.pt")), None
-else:
+    pearl_model = load_pearl(str(CHECKPOINTS / "pearl_flip.pt"))
+elif todos_done(globals(), "train_pearl", doing="PEARL's meta-training"):
     pearl_model, pearl_history = train_pearl(pearl_config, "flip", seed=0, device=device)
     fig = plot_learning_curves({"PEARL": pearl_history}, title="PEARL on flip: meta-training")
     save_figure(fig, "pearl_learning_curve")
 
-pearl_curve = pearl_adaptation_curve(pearl_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
-print("PEARL on held-out flip tasks, normalised return of episodes 1-4:", pearl_curve.mean(axis=0).round(3))
+if pearl_model is not None and todos_done(globals(), "pearl_adaptation_curve", doing="PEARL's held-out evaluation"):
+    pearl_curve = pearl_adaptation_curve(pearl_model, meta_test_tasks("flip", n=NUM_EVAL_TASKS), device=device)
+    print("PEARL on held-out flip tasks, normalised return of episodes 1-4:", pearl_curve.mean(axis=0).round(3))
+
+# %% [markdown] role="readonly" grade_id="pearl_posterior_intro"
+# **An experiment for Question 4(a).** The cell below plays one episode with $z = 0$ in each of eight held-out
+# `flip` tasks, then infers the posterior with your `infer_posterior` from the first $n$ transitions of
+# each task's episode, and once more from all of them in a shuffled order.
+
+# %% role="readonly" grade_id="pearl_posterior_experiment"
+if pearl_model is not None and todos_done(globals(), "infer_posterior", doing="the posterior experiment"):
+    posterior_tasks = meta_test_tasks("flip", n=8)
+    latent = torch.zeros(len(posterior_tasks), 1, pearl_model.latent_dim, device=device)
+    posterior_batch = collect(pearl_model, posterior_tasks, latent, 1, seed=0)
+    context, context_mask = batch_context(pearl_model, posterior_batch, device)
+    with torch.no_grad():
+        for n in (1, 5, 25, 100):
+            first_n = context_mask.clone()
+            first_n[:, n:] = 0.0
+            mu, var = infer_posterior(pearl_model.encoder, context, first_n, pearl_model.config.min_variance)
+            print(f"{n:3d} transitions: mean posterior variance {var.mean():.2e}")
+        mu, var = infer_posterior(pearl_model.encoder, context, context_mask, pearl_model.config.min_variance)
+        order = torch.randperm(context.shape[1], generator=torch.Generator().manual_seed(0))
+        mu_shuffled, var_shuffled = infer_posterior(pearl_model.encoder, context[:, order], context_mask[:, order],
+                                                    pearl_model.config.min_variance)
+    print(f"all transitions, shuffled: largest change of the mean {(mu - mu_shuffled).abs().max():.1e}, "
+          f"of the variance {(var - var_shuffled).abs().max():.1e}")
 
 # %% [markdown] role="readonly" grade_id="q_pearl_prompt"
-# **Question 4 (3 points).** (a) Show that the product of Gaussians is permutation invariant, and
-# that its variance shrinks as context is added. What would a posterior that *averages* the factors'
-# means and variances get wrong? (b) PEARL's first meta-test episode acts on $z$ from the prior. Why
+# **Question 4 (3 points).** (a) Report what the posterior experiment printed: the mean posterior
+# variance after 1, 5, 25 and 100 transitions, and how much the posterior changed when the context was
+# shuffled. Explain both measurements from the formula of the product of Gaussians, and say what the
+# variance column would look like if the posterior *averaged* the factors' variances instead. (b) PEARL's first meta-test episode acts on $z$ from the prior. Why
 # is that a sensible way to explore on `flip`, and why is it a weaker strategy on `target` than
 # RL²'s learned exploration?
 
 # %% [markdown] role="answer" grade_id="q_pearl" points=3
-# (a) The posterior's precision is Σ_n σ_n⁻² and its mean is σ² Σ_n μ_n/σ_n²: both are sums over the
+# (a) The variance falls steadily as transitions are added (roughly like 1/n while the factors are
+# alike, down to the `min_variance` floor), and shuffling changes the posterior only by float rounding
+# (≈ 1e-7). The posterior's precision is Σ_n σ_n⁻² and its mean is σ² Σ_n μ_n/σ_n²: both are sums over the
 # context, which do not depend on order, and each added factor adds positive precision, so σ² can
 # only shrink. An average keeps the variance at the typical factor's variance however much evidence
-# arrives, so the agent never becomes confident, and it weights uncertain and certain transitions
-# equally. (b) On `flip` a prior sample is a plausible hypothesis ("sign +1" or "sign −1"); acting on
+# arrives (the variance column would stay flat), so the agent never becomes confident, and it weights
+# uncertain and certain transitions equally. (b) On `flip` a prior sample is a plausible hypothesis ("sign +1" or "sign −1"); acting on
 # it for one episode immediately produces transitions that reveal the true sign, so the posterior
 # collapses on the right task. On `target`, acting optimally for a sampled x* only tests that one
 # hypothesis (and only a little about the others); posterior sampling does not plan information
@@ -779,6 +875,9 @@ print("PEARL on held-out flip tasks, normalised return of episodes 1-4:", pearl_
 # The given code below loads the provided trained baselines. In `QUICK` mode, or with
 # `LOAD_PRETRAINED`, this section evaluates the provided models trained at the homework budget, so
 # the comparison means something. Otherwise it evaluates the models you trained above.
+#
+# A method whose TODOs are not finished yet is left out of the tables, and a line says what to finish;
+# the baselines need none of your code.
 #
 # Two methods evaluated on the *same* tasks should be compared **task by task**. The paired
 # differences $d_i = a_i - b_i$ remove the task-to-task variation that both methods share, which
@@ -833,26 +932,43 @@ grade.paired_difference(paired_difference)
 # include: solutions.baselines.load_baseline
 
 # %%
+# Every method whose TODOs are finished gets a row; the baselines need none of your code.
 use_provided = QUICK or LOAD_PRETRAINED
-fewshot_curves = {}
+META_METHODS = {  # method -> (its adaptation curve, the trained model of this notebook, the provided checkpoints)
+    "MAML": ("maml_adaptation_curve", globals().get("maml_model"), {"flip": "maml_flip.pt"}),
+    "RL²": ("rl2_adaptation_curve", globals().get("rl2_model"), {f: f"rl2_{f}.pt" for f in ADAPTIVE_FAMILIES}),
+    "PEARL": ("pearl_adaptation_curve", globals().get("pearl_model"), {f: f"pearl_{f}.pt" for f in ADAPTIVE_FAMILIES}),
+}
+LOADERS = {"MAML": load_maml, "RL²": load_rl2, "PEARL": load_pearl}
+ready_methods = [m for m, (curve_name, _, _) in META_METHODS.items() if not missing_todos(globals(), [curve_name])]
+for method, (curve_name, _, _) in META_METHODS.items():
+    if method not in ready_methods:
+        print(f"{method} is not in the tables yet: finish {describe(missing_todos(globals(), [curve_name]))}.")
+
+
+def fewshot_model(method: str, family: str):
+    """The model a method is evaluated with: yours (trained on flip above), else the provided one."""
+    _, trained, checkpoints = META_METHODS[method]
+    if family == "flip" and trained is not None and not use_provided:
+        return trained
+    return LOADERS[method](str(CHECKPOINTS / checkpoints[family]))
+
+
+fewshot_curves, fewshot_tasks = {}, {}
 for family in ADAPTIVE_FAMILIES:
     tasks = meta_test_tasks(family, n=NUM_EVAL_TASKS)
     agnostic = load_baseline(str(CHECKPOINTS / f"baseline_agnostic_{family}.pt"))
     oracle = load_baseline(str(CHECKPOINTS / f"baseline_oracle_{family}.pt"))
-    rl2 = rl2_model if (family == "flip" and not use_provided) else load_rl2(str(CHECKPOINTS / f"rl2_{family}.pt"))
-    pearl = pearl_model if (family == "flip" and not use_provided) else load_pearl(
-        str(CHECKPOINTS / f"pearl_{family}.pt"))
     curves = {
         "task-agnostic": baseline_adaptation_curve(agnostic, tasks, device=device),
         "fine-tuning": baseline_adaptation_curve(agnostic, tasks, device=device, method="finetune"),
         "oracle": baseline_adaptation_curve(oracle, tasks, device=device),
-        "RL²": rl2_adaptation_curve(rl2, tasks, device=device),
-        "PEARL": pearl_adaptation_curve(pearl, tasks, device=device),
     }
-    if family == "flip":
-        maml = maml_model if not use_provided else load_maml(str(CHECKPOINTS / "maml_flip.pt"))
-        curves["MAML"] = maml_adaptation_curve(maml, tasks, device=device)
-    fewshot_curves[family] = curves
+    for method in ready_methods:
+        curve_name, _, checkpoints = META_METHODS[method]
+        if family in checkpoints:
+            curves[method] = globals()[curve_name](fewshot_model(method, family), tasks, device=device)
+    fewshot_curves[family], fewshot_tasks[family] = curves, tasks
     table = few_shot_table({name: curve[None] for name, curve in curves.items()})
     print_table(table, title=f"{family}: normalised return after k adaptation units "
                 f"({len(tasks)} held-out tasks, mean ± 95% CI)")
@@ -860,21 +976,64 @@ for family in ADAPTIVE_FAMILIES:
     save_figure(fig, f"adaptation_{family}")
 
 # The control case: a course family where one robust policy already solves every task.
-mass_tasks = meta_test_tasks("mass", n=NUM_EVAL_TASKS)
-mass_curve = maml_adaptation_curve(load_maml(str(CHECKPOINTS / "maml_mass.pt")), mass_tasks, device=device)
-print("MAML on held-out mass tasks after 0..3 inner steps:", mass_curve.mean(axis=0).round(3),
-      "(adaptation gains nothing: the task-agnostic policy is already optimal)")
+if "MAML" in ready_methods:
+    mass_tasks = meta_test_tasks("mass", n=NUM_EVAL_TASKS)
+    mass_curve = maml_adaptation_curve(load_maml(str(CHECKPOINTS / "maml_mass.pt")), mass_tasks, device=device)
+    print("MAML on held-out mass tasks after 0..3 inner steps:", mass_curve.mean(axis=0).round(3),
+          "(adaptation gains nothing: the task-agnostic policy is already optimal)")
 
 # %%
-for family, curves in fewshot_curves.items():
-    for method in ("RL²", "PEARL", "MAML"):
-        if method in curves:
-            mean, half_width = paired_difference(curves[method], curves["task-agnostic"], unit=1)
-            print(f"{family}: {method} − task-agnostic after 1 unit: {mean:+.3f} ± {half_width:.3f}")
+if todos_done(globals(), "paired_difference", doing="the paired comparison"):
+    for family, curves in fewshot_curves.items():
+        for method in ("RL²", "PEARL", "MAML"):
+            if method in curves:
+                mean, half_width = paired_difference(curves[method], curves["task-agnostic"], unit=1)
+                print(f"{family}: {method} − task-agnostic after 1 unit: {mean:+.3f} ± {half_width:.3f}")
+
+
+# %% [markdown] role="readonly" grade_id="fewshot_animation_intro"
+# ### What adaptation does
+# The animation below plays one `flip` task and one `target` task (the red line marks the hidden $x^\ast$; a blue
+# pole means the push is flipped). For each method, the left episode is *before* adaptation: MAML's $\theta$,
+# the first episode of RL²'s and PEARL's trials. The right one is *after* one unit: MAML after one inner
+# step on the task, RL² and PEARL in the second episode, with one episode of context. Press play.
+
+# %% role="readonly" grade_id="fewshot_animation"
+def before_after_states(method: str, model, task, seed: int = 0) -> tuple:
+    """The states of one episode before and one after one adaptation unit of ``method`` in ``task``."""
+    if method == "MAML":
+        config, theta = model.config, param_dict(model.policy)
+        adapted = adapt(model.policy, theta, [task], 1, config.inner_lr, config.gamma, config.inner_episodes,
+                        config.inner_episode_length, seed=seed)[0]
+        return tuple(episode_states(sample_rollouts(per_task_feedforward(model.policy, [params], 1), [task], 1,
+                                                    200, seed=seed + 1000)) for params in (theta, adapted))
+    if method == "RL²":
+        with torch.no_grad():
+            trial = sample_rollouts(rl2_policy(model), [task], 2, episode_length=200, seed=seed, carry_state=True)
+        return episode_states(trial, episode=0), episode_states(trial, episode=1)
+    generator = torch.Generator().manual_seed(seed)  # PEARL: z from the prior, then from the posterior
+    prior_z = sample_latent(torch.zeros(1, model.latent_dim), torch.ones(1, model.latent_dim), generator)
+    first = collect(model, [task], prior_z.unsqueeze(1).to(device), 1, seed=seed, greedy=model.config.greedy_evaluation)
+    mu, var = posterior_from_batch(model, first, device)
+    posterior_z = sample_latent(mu.cpu(), var.cpu(), generator)
+    second = collect(model, [task], posterior_z.unsqueeze(1).to(device), 1, seed=seed + 1,
+                     greedy=model.config.greedy_evaluation)
+    return episode_states(first), episode_states(second)
+
+
+for family, tasks in fewshot_tasks.items():
+    task = next((t for t in tasks if t.action_sign < 0), tasks[0]) if family == "flip" else tasks[0]
+    rows = {method: before_after_states(method, fewshot_model(method, family), task)
+            for method in ready_methods if family in META_METHODS[method][2]}
+    if rows:
+        display(adaptation_animation(rows, task, title=f"a held-out {family} task: before and after adaptation"))
+    else:
+        print(f"No animation of {family} yet: finish the TODOs of at least one method.")
 
 # %% [markdown] role="readonly" grade_id="q_fewshot_prompt"
-# **Question 5 (3 points).** Use your tables. Which methods beat the task-agnostic baseline on
-# `flip`, and on `target`? After how many units? Why does fine-tuning the task-agnostic policy
+# **Question 5 (3 points).** Use your tables and your paired differences (quote them). Which methods
+# beat the task-agnostic baseline on `flip`, and on `target`? After how many units? In the animation,
+# what does the cart do differently after adaptation on the `flip` task? Why does fine-tuning the task-agnostic policy
 # gain almost nothing in three steps, while MAML gains a lot after one step? What does the `mass`
 # control case show?
 

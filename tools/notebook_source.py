@@ -106,17 +106,86 @@ def module_imports(module_path: Path) -> str:
     return "\n".join(kept)
 
 
+def _bound_imports(code: str) -> dict[str, str]:
+    """Name -> the import statement that binds it, for the import statements of ``code``."""
+    bound: dict[str, str] = {}
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return bound
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                target = alias.asname or alias.name.split(".")[0]
+                bound[target] = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"from {node.module} import {alias.name}" + (
+                    f" as {alias.asname}" if alias.asname else "")
+    return bound
+
+
+def merged_imports(module_paths: list[Path], already: dict[str, str], where: str, width: int = 120) -> str:
+    """The imports of several modules (as :func:`module_imports`), each name once, minus names already imported.
+
+    Plain ``import`` lines first, then one ``from M import a, b`` per module, sorted by module, wrapped
+    at ``width``. Two modules that bind one name to different things are an error.
+    """
+    bound: dict[str, str] = {}
+    for module_path in module_paths:
+        for name, statement in _bound_imports(module_imports(module_path)).items():
+            previous = already.get(name, bound.get(name))
+            if previous is not None and previous != statement:
+                raise SourceError(f"{where}: '{name}' is imported twice, differently: {previous!r} and {statement!r}")
+            if name not in already:
+                bound[name] = statement
+    plain = sorted({s for s in bound.values() if s.startswith("import ")})
+    from_modules: dict[str, list[str]] = {}
+    for statement in bound.values():
+        if statement.startswith("from "):
+            module, imported = statement[len("from "):].split(" import ", 1)
+            from_modules.setdefault(module, []).append(imported)
+    lines = list(plain)
+    for module in sorted(from_modules):
+        names = sorted(from_modules[module], key=str.lower)
+        line = f"from {module} import {', '.join(names)}"
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        lines.append(f"from {module} import (")
+        row = "   "
+        for name in names:
+            if len(row) + len(name) + 2 > width:
+                lines.append(row.rstrip())
+                row = "   "
+            row += f" {name},"
+        lines += [row, ")"]
+    return "\n".join(lines)
+
+
 def expand_includes(source: str, repo_root: Path, where: str) -> str:
-    """Replace every ``# include: package.module.name`` line by the source of that object."""
-    out = []
+    """Replace every ``# include: package.module.name`` line by the source of that object.
+
+    Consecutive ``# include-imports: package.module`` lines become one block of imports in which
+    every name is imported once, and names the cell imported above them are not imported again.
+    """
+    out: list[str] = []
+    pending: list[Path] = []
+
+    def flush() -> None:
+        if pending:
+            out.append(merged_imports(pending, _bound_imports("\n".join(out)), where))
+            pending.clear()
+
     for line in source.split("\n"):
         imports = INCLUDE_IMPORTS_PATTERN.match(line)
         if imports is not None:
             module_path = repo_root.joinpath(*imports.group(1).split(".")).with_suffix(".py")
             if not module_path.is_file():
                 raise SourceError(f"{where}: include-imports '{imports.group(1)}': no file {module_path}")
-            out.append(module_imports(module_path))
+            pending.append(module_path)
             continue
+        flush()
         match = INCLUDE_PATTERN.match(line)
         if match is None:
             if line.lstrip().startswith(("# include:", "# include-imports:")):
@@ -132,6 +201,7 @@ def expand_includes(source: str, repo_root: Path, where: str) -> str:
         if BEGIN_SOLUTION in text and todos is not None and name not in todos:
             raise SourceError(f"{where}: {module}.{name} has a SOLUTION region but is not in {module}.STUDENT_TODOS")
         out.append(text)
+    flush()
     return "\n".join(out)
 
 
