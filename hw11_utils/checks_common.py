@@ -68,8 +68,9 @@ def check_paired_difference(fn: Callable[..., Any]) -> bool:
     * differences 1, 2, 3 at unit 1: mean 2, s_d = 1, half-width 4.302653 / sqrt(3) = 2.484138;
     * B = A - 0.25 on every task: all differences equal, so the paired half-width is 0, although
       the tasks' returns vary a lot (an unpaired interval would be wide);
-    * [seeds, tasks, units] = [2, 2, 1], differences 1, 2, 3, 4: mean 2.5, s_d = sqrt(5/3),
-      half-width 3.182446 * sqrt(5/3) / 2 = 2.054260 (seeds and tasks are all pairs).
+    * [seeds, tasks, units] = [2, 2, 1], differences 1, 2 (seed 0) and 3, 4 (seed 1): seed means 1.5
+      and 3.5, mean 2.5, s = sqrt(2), half-width t_{0.975, 1} * sqrt(2) / sqrt(2) = 12.706205 (the
+      interval is over the 2 seed means; pooling the 4 differences would give 2.054260).
     """
     name = "paired_difference"
     interval = (
@@ -99,9 +100,12 @@ def check_paired_difference(fn: Callable[..., Any]) -> bool:
         (
             "[seeds, tasks, units] = [2, 2, 1], differences 1, 2, 3, 4",
             (_array([[[1.0], [2.0]], [[3.0], [4.0]]]), _array([[[0.0], [0.0]], [[0.0], [0.0]]]), 0),
-            (2.5, 2.054260),
-            "units are on the last axis; every (seed, task) pair is one difference: 4 differences here",
-            {},
+            (2.5, 12.706205),
+            "units are on the last axis; with several seeds the sample is one mean difference per seed",
+            {
+                2.054260: "you pooled seeds and tasks into one sample of 4: the tasks of a seed share its "
+                "trained model, so average within each seed first; the interval is over the seed means",
+            },
         ),
     ]
     for case, args, (mean, half_width), hint, mistakes in cases:

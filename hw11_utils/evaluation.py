@@ -251,7 +251,9 @@ def evaluate_curves(
         models: name -> list of trained models (one per training seed).
         tasks: held-out tasks.
         num_units: adaptation units.
-        seed: evaluation seed (the same for every model, so methods see the same initial states).
+        seed: evaluation seed, passed to every ``adaptation_curve``. The held-out *tasks* are the same
+            for every method (so curves can be paired by task), but the initial states and action
+            noise are not: each method lays its environments out differently.
         progress: show a ``tqdm`` bar over (method, seed) pairs.
     """
     jobs = [(name, model) for name, seeds in models.items() for model in seeds]

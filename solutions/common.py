@@ -48,11 +48,21 @@ def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float)
 def paired_difference(curve_a: np.ndarray, curve_b: np.ndarray, unit: int) -> tuple[float, float]:
     """Mean difference between two methods at one adaptation unit, with a 95% confidence interval.
 
-    Both methods were evaluated on the *same* held-out tasks (and seeds), so compare them task by
-    task: the paired differences d_i = a_i - b_i remove the task-to-task variation that both share,
-    and give a much tighter interval than comparing two independent means.
+    Both methods were evaluated on the *same* held-out tasks, so compare them task by task: the
+    paired differences d_i = a_i - b_i remove the task-to-task variation that both share, and give
+    a much tighter interval than comparing two independent means.
 
-        d_i = A[i, unit] - B[i, unit],     mean = (1/n) sum_i d_i,     half-width = t_{0.975, n-1} s_d / sqrt(n)
+    One training seed, curves [tasks, units + 1]: the n = tasks differences are the sample,
+
+        d_i = A[i, unit] - B[i, unit],     mean = (1/n) sum_i d_i,     half-width = t_{0.975, n-1} s_d / sqrt(n).
+
+    Several training seeds, curves [seeds, tasks, units + 1]: the tasks of one seed share that
+    seed's trained models, so they are not independent draws across seeds. Average the paired
+    differences over the tasks *within* each seed, then take the interval over the S seed means
+    (it includes the seed-to-seed variation):
+
+        dbar_s = (1/n) sum_i (A[s, i, unit] - B[s, i, unit]),   mean = (1/S) sum_s dbar_s,
+        half-width = t_{0.975, S-1} s_dbar / sqrt(S)          (S = 1: the one-seed interval above).
 
     Inputs:
         curve_a, curve_b: float arrays of the same shape [tasks, units + 1] or [seeds, tasks, units + 1]
@@ -67,7 +77,9 @@ def paired_difference(curve_a: np.ndarray, curve_b: np.ndarray, unit: int) -> tu
     curve_a, curve_b = np.asarray(curve_a, dtype=float), np.asarray(curve_b, dtype=float)
     if curve_a.shape != curve_b.shape:
         raise ValueError(f"paired curves must have the same shape, got {curve_a.shape} and {curve_b.shape}")
-    differences = (curve_a[..., unit] - curve_b[..., unit]).reshape(-1)
+    differences = curve_a[..., unit] - curve_b[..., unit]  # [tasks] or [seeds, tasks]
+    if differences.ndim == 2:
+        differences = differences.mean(axis=1) if differences.shape[0] >= 2 else differences[0]
     mean, half_width = mean_ci(differences, axis=None)
     return float(mean), float(half_width)
     ### END SOLUTION

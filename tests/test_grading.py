@@ -173,10 +173,18 @@ def difference_of_first_seed(curve_a, curve_b, unit):
     return float(mean), float(half_width)
 
 
+def pooled_difference(curve_a, curve_b, unit):
+    """Seeds and tasks pooled into one sample: the interval misses the seed-to-seed variation."""
+    differences = (np.asarray(curve_a)[..., unit] - np.asarray(curve_b)[..., unit]).reshape(-1)
+    mean, half_width = mean_ci(differences)
+    return float(mean), float(half_width)
+
+
 @pytest.mark.parametrize(
     "variant, message",
     [
         (renamed(unpaired_difference, "paired_difference"), "half-width .* of the 95% interval of the paired"),
+        (renamed(pooled_difference, "paired_difference"), "pooled into one sample"),
         (renamed(difference_of_first_seed, "paired_difference"), "expected the mean paired difference"),
     ],
 )

@@ -41,8 +41,10 @@ def discounted_returns(rewards, dones, gamma):
 def paired_difference(curve_a, curve_b, unit):
     a = np.asarray(curve_a, dtype=float)
     b = np.asarray(curve_b, dtype=float)
-    differences = np.ravel(a[..., unit] - b[..., unit])
-    mean, half_width = mean_ci(differences)
+    differences = a[..., unit] - b[..., unit]
+    if differences.ndim == 2 and differences.shape[0] > 1:
+        differences = np.array([row.mean() for row in differences])  # one mean per seed
+    mean, half_width = mean_ci(np.ravel(differences))
     return float(mean), float(half_width)
 """,
     "inner_loss": """
@@ -215,7 +217,9 @@ def discounted_returns(rewards, dones, gamma):
 """,
     "paired_difference": """
 def paired_difference(curve_a, curve_b, unit):
-    d = (np.take(np.asarray(curve_a), unit, axis=-1) - np.take(np.asarray(curve_b), unit, axis=-1)).reshape(-1)
+    d = np.take(np.asarray(curve_a), unit, axis=-1) - np.take(np.asarray(curve_b), unit, axis=-1)
+    if d.ndim == 2:
+        d = d.mean(axis=-1) if len(d) >= 2 else d[0]
     mean, half = mean_ci(d.astype(np.float64), axis=0)
     return float(np.asarray(mean)), float(np.asarray(half))
 """,

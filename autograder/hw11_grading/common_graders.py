@@ -10,6 +10,7 @@ import torch
 
 from hw11_grading.compare import Case, compare_with_reference
 from hw11_grading.support import as_float, student_function
+from hw11_utils.evaluation import mean_ci
 from solutions import common
 
 
@@ -73,15 +74,19 @@ def paired_difference(student_fn: Callable[..., Any]) -> None:
 
     Random curves [tasks, units + 1] and [seeds, tasks, units + 1] whose tasks share a component, so
     an unpaired interval (two independent means) is much wider than the paired one. Catches: an
-    unpaired interval, differences taken at the wrong unit or axis, 3-D inputs not flattened over
-    seeds and tasks, a normal (1.96) instead of a Student-t quantile, population instead of sample std.
+    unpaired interval, differences taken at the wrong unit or axis, seeds and tasks pooled into one
+    sample (instead of an interval over the seed means), a normal (1.96) instead of a Student-t
+    quantile, population instead of sample std.
     """
     fn = student_function("paired_difference", student_fn)
-    hint = (
-        "one difference d per (seed, task) pair at the given unit (the last axis); the result is the mean of "
-        "all the d and the half-width of their 95% Student-t interval"
-    )
     for name, seed, shape, unit, shared in PAIRED_DIFFERENCE_CASES:
+        hint = (
+            "one difference d per task at the given unit (the last axis); the result is the mean of the d and "
+            "the half-width of their 95% Student-t interval"
+            if len(shape) == 2 else
+            "with several seeds, average the paired differences over the tasks within each seed; the result is "
+            "the mean of the seed means and the half-width of their 95% Student-t interval (over seeds)"
+        )
         curve_a, curve_b = _curves(seed, shape, shared)
         expected_mean, expected_half = common.paired_difference(curve_a.copy(), curve_b.copy(), unit)
         a_in, b_in = curve_a.copy(), curve_b.copy()
@@ -95,6 +100,12 @@ def paired_difference(student_fn: Callable[..., Any]) -> None:
         assert np.isclose(got_mean, expected_mean, rtol=1e-6, atol=1e-9), (
             f"{where}: expected the mean paired difference {expected_mean:.6g}, got {got_mean:.6g}\n  hint: {hint}"
         )
+        if len(shape) == 3:
+            pooled = mean_ci((curve_a[..., unit] - curve_b[..., unit]).reshape(-1))[1]
+            assert not np.isclose(got_half, pooled, rtol=1e-4), (
+                f"{where}: the half-width {got_half:.6g} is that of all {shape[0] * shape[1]} (seed, task) "
+                f"differences pooled into one sample, expected {expected_half:.6g}\n  hint: {hint}"
+            )
         assert np.isclose(got_half, expected_half, rtol=1e-4, atol=1e-9), (
             f"{where}: expected the half-width {expected_half:.6g} of the 95% interval of the paired differences, "
             f"got {got_half:.6g}\n  hint: {hint} (not the two methods' intervals separately)"
