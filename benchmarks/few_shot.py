@@ -105,9 +105,13 @@ class Adapter:
         raise AttributeError(f"{self.module} has none of {', '.join(names)}")
 
     def config(self, family: str, quick: bool) -> Any:
-        """The QUICK or HOMEWORK config, with ``config_changes`` and the family when the config holds it."""
+        """The QUICK or HOMEWORK config (``<ALGO>_HOMEWORK_<FAMILY>`` when the module has one, e.g.
+        ``RL2_HOMEWORK_TARGET``), with ``config_changes`` and the family when the config holds it."""
         budget = "QUICK" if quick else "HOMEWORK"
-        config = self._lookup(f"{self.algo.upper()}_{budget}", budget)
+        names = [f"{self.algo.upper()}_{budget}", budget]
+        if not quick:
+            names.insert(0, f"{self.algo.upper()}_{budget}_{family.upper()}")
+        config = self._lookup(*names)
         changes = dict(self.config_changes)
         if "family" in {f.name for f in dataclasses.fields(config)}:
             changes["family"] = family  # MAML keeps its family in the config

@@ -881,7 +881,10 @@ if pearl_model is not None and todos_done(globals(), "infer_posterior", doing="t
 #
 # Two methods evaluated on the *same* tasks should be compared **task by task**. The paired
 # differences $d_i = a_i - b_i$ remove the task-to-task variation that both methods share, which
-# gives a much tighter interval than comparing two independent means.
+# gives a much tighter interval than comparing two independent means. With several training seeds
+# (curves `[seeds, tasks, units + 1]`), the tasks of one seed share that seed's trained model: average
+# the differences over the tasks within each seed, and take the interval over the seed means, so that
+# it includes the seed-to-seed variation.
 
 # %% role="solution" grade_id="paired_difference"
 # include: solutions.common.paired_difference

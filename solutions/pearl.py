@@ -70,7 +70,7 @@ class PEARLConfig:
     observation_scale: tuple[float, ...] = (2.4, 2.0, 0.21, 2.0)  # observations are divided by this
     min_variance: float = 1e-4  # added to softplus(.) so that no factor has zero variance
     # data collection
-    num_iterations: int = 200
+    num_iterations: int = 100
     initial_episodes_per_task: int = 2  # prior-z episodes collected in every training task before learning
     tasks_per_iteration: int = 20  # tasks visited per iteration (one prior + one posterior episode each)
     replay_capacity: int = 20_000  # transitions kept per task (FIFO)
@@ -81,7 +81,7 @@ class PEARLConfig:
     context_size: int = 64  # most context transitions per task in a gradient step
     min_context_size: int = 4  # fewest (the size is drawn per task, so the encoder sees short contexts too)
     context_window: int = 1000  # context is drawn from the task's most recent transitions
-    learning_rate: float = 1e-3  # Adam, for encoder + critics, policy and temperature
+    learning_rate: float = 3e-4  # Adam, for encoder + critics, policy and temperature (1e-3 peaked, then decayed)
     final_learning_rate: float = 1e-4  # annealed linearly to this over the iterations (stabilises late training)
     gamma: float = 0.99  # discount (horizon ~100 steps: the cart must not drift off the track)
     tau: float = 0.01  # Polyak rate of the target critics
@@ -92,10 +92,10 @@ class PEARLConfig:
     target_entropy_fraction: float = 0.3  # target entropy = fraction * log(num_actions)
     max_grad_norm: float = 10.0
     greedy_evaluation: bool = True  # meta-test acts with argmax pi(a | s, z)
-    # model selection (hw11_utils.selection): every eval_every iterations, the mean return after 1 and 2
-    # episodes of context on the first selection_tasks meta-training tasks; the best weights are returned
-    eval_every: int = 10
-    selection_tasks: int = 20
+    # model selection (hw11_utils.selection): every eval_every iterations, the mean return after one
+    # episode of context on the first selection_tasks meta-training tasks; the best weights are returned
+    eval_every: int = 5
+    selection_tasks: int = 50
 
 
 PEARL_QUICK = PEARLConfig(  # seconds: learns to balance in the `target` family (used by the tests)
@@ -113,7 +113,13 @@ PEARL_QUICK = PEARLConfig(  # seconds: learns to balance in the `target` family 
     final_learning_rate=3e-3,
     eval_every=0,
 )
+#: The notebook's default (``flip``): with learning rate 1e-3, PEARL on flip peaked near iteration 30 and
+#: then decayed (one-episode return on meta-train tasks 0.90 -> 0.71); 3e-4 plateaus at ~0.89 from
+#: iteration 50 on, in half the time.
 PEARL_HOMEWORK = PEARLConfig()
+#: ``target``: the slower rate learns too little in 100 iterations (0.47 after one episode on held-out
+#: tasks, against 0.63 with these settings, seed 0).
+PEARL_HOMEWORK_TARGET = PEARLConfig(learning_rate=1e-3, num_iterations=200)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -599,8 +605,8 @@ def train_pearl(
             history[key].append(float(np.mean([s[key] for s in stats])))
         bar.set_postfix(prior=f"{history['prior_return'][-1]:.2f}", post=f"{history['normalised_return'][-1]:.2f}")
         if should_evaluate(iteration, config.num_iterations, config.eval_every):
-            curve = pearl_adaptation_curve(model, selection_tasks, num_units=2, seed=SELECTION_SEED, device=device)
-            best.update(model, curve[:, 1:].mean(), iteration)
+            curve = pearl_adaptation_curve(model, selection_tasks, num_units=1, seed=SELECTION_SEED, device=device)
+            best.update(model, curve[:, 1].mean(), iteration)
             model.train()
     bar.close()
     if best.iteration is not None:
