@@ -495,13 +495,13 @@ if todos_done(globals(), "train_maml", doing="the meta-gradient experiment"):
 # initialisation for MAML?
 
 # %% [markdown] role="answer" grade_id="q_maml" points=3
-# (a) With a correct `inner_step` one meta-update moves θ by a clearly non-zero distance (of the order of
-# 1e-2 with Adam at lr 1e-3 over a few thousand weights); with `.data` writes it moves θ by exactly 0.
+# (a) In the solution run, one meta-update with a correct `inner_step` moved θ by 5.8e-2 (Adam at lr 1e-3
+# over a few thousand weights); with `.data` writes it moved θ by exactly 0.
 # `.data` writes bypass autograd: the adapted weights are leaves with no history, so the
 # post-update loss has no path back to θ. Its meta-gradient is zero (or only the direct term if the
 # module's parameters are reused), the outer Adam step changes nothing, and meta-training silently
-# does not learn to adapt. (b) In the solution run, MAML scores ≈ 0.11 before adaptation and ≈ 1.00 after
-# one step, against ≈ 0.53 for the task-agnostic controller. MAML optimises the return *after* one inner step, not before. A
+# does not learn to adapt. (b) In the solution run (provided model), MAML scores ≈ 0.11 before adaptation
+# and ≈ 0.95 after one step, against ≈ 0.5 for the task-agnostic controller. MAML optimises the return *after* one inner step, not before. A
 # pre-update policy that pushes in a consistent, informative way makes the sign of the task visible
 # in its rollouts, and puts θ where one large gradient step moves the policy to the correct
 # balancing controller for *either* sign; a policy that already balances half of the tasks would be
@@ -847,9 +847,10 @@ if pearl_model is not None and todos_done(globals(), "infer_posterior", doing="t
 # RL²'s learned exploration?
 
 # %% [markdown] role="answer" grade_id="q_pearl" points=3
-# (a) The variance falls steadily as transitions are added (roughly like 1/n while the factors are
-# alike, down to the `min_variance` floor), and shuffling changes the posterior only by float rounding
-# (≈ 1e-7). The posterior's precision is Σ_n σ_n⁻² and its mean is σ² Σ_n μ_n/σ_n²: both are sums over the
+# (a) In the solution run the mean variance fell from ≈ 2.9 (1 transition) to ≈ 0.54 (5), ≈ 0.20 (25) and
+# ≈ 0.17 (100): fast at first, then slowly, because later transitions of a balanced cart carry little new
+# information (factors with large σ_n² add little precision). Shuffling changed the posterior only by
+# float rounding (≈ 5e-7). The posterior's precision is Σ_n σ_n⁻² and its mean is σ² Σ_n μ_n/σ_n²: both are sums over the
 # context, which do not depend on order, and each added factor adds positive precision, so σ² can
 # only shrink. An average keeps the variance at the typical factor's variance however much evidence
 # arrives (the variance column would stay flat), so the agent never becomes confident, and it weights
