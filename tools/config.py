@@ -1,9 +1,11 @@
 """Paths and the one configurable value of the build: the public student repository.
 
-``STUDENT_REPO_URL`` is rendered into the notebook (the install cell and the Colab/Kaggle badges)
-and into the student README. Override it with the environment variable ``HW11_STUDENT_REPO_URL``
-(and the branch with ``HW11_STUDENT_REPO_BRANCH``); ``--check`` then compares against a build with
-the same value, so commit generated files built with the default.
+``STUDENT_REPO_URL`` is rendered into the notebook (the install cell's default and the Colab/Kaggle
+badges) and into the student README. Override it at build time with the environment variable
+``HW11_STUDENT_REPO_URL`` (and the branch with ``HW11_STUDENT_REPO_BRANCH``); ``--check`` then
+compares against a build with the same value, so commit generated files built with the default.
+The install cell reads the same variable again when it *runs*, so a student (or a test) can install
+``hw11_utils`` from another git URL or a local folder without rebuilding.
 """
 
 from __future__ import annotations
