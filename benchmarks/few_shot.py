@@ -89,7 +89,7 @@ class Adapter:
     checkpoint: str
     config_changes: dict[str, Any] = field(default_factory=dict)
     curve_kwargs: dict[str, Any] = field(default_factory=dict)
-    units: str = "inner steps on 4 x 50 steps"
+    units: str = "inner steps"
 
     def _module(self) -> Any:
         if str(REPO_ROOT) not in sys.path:  # ``solutions`` is not installed: run from the repository
@@ -133,6 +133,17 @@ class Adapter:
         model, _history = train(config, **kwargs)
         return model
 
+    def steps_per_unit(self, model: Any) -> int:
+        """Env steps of new-task experience one unit consumes (at most: episodes that fall end early)."""
+        if self.units == "none":
+            return 0
+        config = getattr(model, "config", None)
+        if self.algo == "maml":
+            return config.inner_episodes * config.inner_episode_length
+        if self.curve_kwargs.get("method") == "finetune":
+            return config.finetune_episodes * 200
+        return 200  # one episode of an RL² trial or of PEARL context
+
     def adaptation_curve(self, model: Any, tasks: Sequence[Any], num_units: int, seed: int, device: str) -> np.ndarray:
         """``adaptation_curve(model, tasks, num_units, seed, device, **curve_kwargs)``: float [K, units + 1]."""
         curve_fn = self._lookup(f"{self.algo}_adaptation_curve", "adaptation_curve")
@@ -166,7 +177,7 @@ ADAPTERS: dict[str, Adapter] = {
                         config_changes={"method": "agnostic"}, units="none"),
     "finetune": Adapter("fine-tune", "solutions.baselines", "baseline", "baseline_agnostic_{family}.pt",
                         config_changes={"method": "agnostic"}, curve_kwargs={"method": "finetune"},
-                        units="fine-tuning steps on 1 episode"),
+                        units="fine-tuning steps"),
     "oracle": Adapter("oracle", "solutions.baselines", "baseline", "baseline_oracle_{family}.pt",
                       config_changes={"method": "oracle"}, units="none"),
 }
@@ -193,6 +204,7 @@ class MethodResult:
     eval_seconds: float = 0.0
     source: str = "trained"
     shared_with: Optional[str] = None  # method whose trained model this one reuses
+    steps_per_unit: Optional[int] = None  # env steps of new-task experience per unit
     error: Optional[str] = None
 
     @property
@@ -299,6 +311,7 @@ def run_family(family: str, methods: Sequence[str], args: argparse.Namespace) ->
                 if trained.error is not None:
                     raise trained.error
                 result.train_seconds.append(trained.seconds)
+                result.steps_per_unit = adapter.steps_per_unit(trained.model)
                 if trained.source == "loaded":
                     result.source = "loaded"
                 eval_start = time.perf_counter()
@@ -313,8 +326,9 @@ def run_family(family: str, methods: Sequence[str], args: argparse.Namespace) ->
             print(f"  [{family}] {adapter.label}: ERROR {result.error}", file=sys.stderr)
             if args.traceback:
                 traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    curves = {results[m].label: results[m].curves for m in methods if results[m].error is None}
-    table = few_shot_table(curves) if curves else None
+    ok = [results[m] for m in methods if results[m].error is None]
+    table = few_shot_table({r.label: r.curves for r in ok}, steps_per_unit={r.label: r.steps_per_unit for r in ok}) \
+        if ok else None
     models = [entry for entry in cache.values() if entry.error is None]
     train_times = [entry.seconds for entry in models]
     return FamilyResult(
@@ -369,15 +383,18 @@ def family_table(family_result: FamilyResult, num_units: int) -> str:
     return "\n".join([render(header, rows), *errors])
 
 
-def units_footnote(methods: Sequence[str]) -> str:
-    """What one unit is per method: every adapting method consumes at most one episode (200 env steps)
-    of new-task experience per unit, e.g. ``MAML: inner steps on 4 x 50 steps; RL²: episodes ...``."""
-    groups: dict[str, list[str]] = {}
-    for method in methods:
-        groups.setdefault(ADAPTERS[method].units, []).append(ADAPTERS[method].label)
-    names = {"none": "flat, no adaptation"}
-    return ("unit = one episode's worth (200 env steps) of new-task experience: "
-            + "; ".join(f"{', '.join(labels)}: {names.get(u, u)}" for u, labels in groups.items()))
+def units_footnote(family_result: FamilyResult) -> str:
+    """What one unit is per method and how much new-task experience it consumes, e.g.
+    ``MAML: inner steps, 1000 env steps each; RL²: episodes of the trial, 200 env steps each; ...``."""
+    parts = []
+    for result in family_result.results.values():
+        units = ADAPTERS[result.method].units
+        if units == "none":
+            parts.append(f"{result.label}: flat, no adaptation")
+        elif result.steps_per_unit is not None:
+            parts.append(f"{result.label}: {units}, {result.steps_per_unit} env steps each")
+    return ("units of new-task experience (at most; episodes that fall end early): " + "; ".join(parts)
+            + " (the plot's x-axis is env steps)")
 
 
 def verdict(family_result: FamilyResult) -> str:
@@ -558,11 +575,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"\n=== {family} ===", flush=True)
         result = families[family] = run_family(family, args.methods, args)
         ci_over = "seeds" if len(args.seeds) >= 2 else "tasks"
-        print(f"\n{family}: normalised return after k units (k x 200 env steps) of new-task experience, "
+        print(f"\n{family}: normalised return after k units of new-task experience, "
               f"{args.tasks} held-out tasks "
               f"(mean ± 95% CI over {ci_over}), {budget} budget, table in {result.seconds:.0f} s")
         print(family_table(result, args.num_units))
-        print(units_footnote(args.methods))
+        print(units_footnote(result))
         print(verdict(result))
         if args.save is not None and result.table is not None:
             save_family(result, args, budget)

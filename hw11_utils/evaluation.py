@@ -2,8 +2,10 @@
 
 The few-shot protocol (see ``docs/ARCHITECTURE.md``): every algorithm module has
 ``adaptation_curve(model, tasks, num_units=3, seed=0) -> [len(tasks), num_units + 1]``, the
-normalised return on each held-out task after 0..num_units adaptation units (gradient steps or
-episodes of experience). Run it for a few training seeds, stack the curves into
+normalised return on each held-out task after 0..num_units adaptation units. A unit is one
+episode's worth (at most 200 env steps) of experience in the new task for every method: one MAML
+inner step on 4 episodes of 50 steps, one fine-tuning step on one episode, or one episode of RL² or
+PEARL context. Run it for a few training seeds, stack the curves into
 ``[seeds, tasks, units + 1]`` arrays, and :func:`few_shot_table` turns a dict of them into a table
 of means and confidence intervals per unit; :func:`format_table` prints it.
 
@@ -151,7 +153,11 @@ def _as_seed_task_unit(curve: ArrayLike, name: str) -> np.ndarray:
     return curve
 
 
-def few_shot_table(curves: Mapping[str, ArrayLike], confidence: float = 0.95) -> pd.DataFrame:
+def few_shot_table(
+    curves: Mapping[str, ArrayLike],
+    confidence: float = 0.95,
+    steps_per_unit: Optional[Mapping[str, float]] = None,
+) -> pd.DataFrame:
     """Mean and confidence interval of the normalised return per method and adaptation unit.
 
     The interval is over seeds (of each seed's mean over tasks) when there are 2 or more seeds,
@@ -161,11 +167,15 @@ def few_shot_table(curves: Mapping[str, ArrayLike], confidence: float = 0.95) ->
         curves: method name -> adaptation curves float [seeds, tasks, units + 1] (or
             [tasks, units + 1] for one seed), as returned by ``adaptation_curve`` and stacked.
         confidence: coverage of the intervals.
+        steps_per_unit: method name -> env steps of new-task experience one unit consumes (e.g. MAML:
+            inner episodes x their length; RL²: 200; 0 for methods that do not adapt). When given,
+            the table has an ``env_steps`` column (``unit * steps_per_unit``): the common axis on
+            which methods are compared.
 
     Returns:
         A long-format DataFrame, one row per (method, unit), with columns ``method``, ``unit``,
         ``mean``, ``ci`` (half-width), ``lower``, ``upper``, ``gain`` (mean minus the unit-0 mean),
-        ``seeds``, ``tasks``, ``ci_over``.
+        ``seeds``, ``tasks``, ``ci_over`` (and ``env_steps``).
     """
     rows = []
     for name, curve in curves.items():
@@ -186,6 +196,8 @@ def few_shot_table(curves: Mapping[str, ArrayLike], confidence: float = 0.95) ->
                 "tasks": num_tasks,
                 "ci_over": "seeds" if num_seeds >= 2 else "tasks",
             })
+            if steps_per_unit is not None:
+                rows[-1]["env_steps"] = unit * float(steps_per_unit[name])
     return pd.DataFrame(rows)
 
 

@@ -127,7 +127,10 @@ def plot_adaptation_curves(
 
     Every method has its own colour, line style and marker, and is shifted sideways by a small
     ``offset`` (in units), so that two methods with the same numbers are both visible. The legend
-    sits to the right of the axes, off the data.
+    sits to the right of the axes, off the data. When the table has an ``env_steps`` column
+    (``few_shot_table(..., steps_per_unit=...)``), the horizontal axis is the env steps of new-task
+    experience, the common measure of every method, and methods that do not adapt (0 steps per unit)
+    are drawn as horizontal reference lines across it.
 
     Args:
         table_or_curves: a :func:`~hw11_utils.evaluation.few_shot_table` DataFrame, or the dict of
@@ -140,15 +143,25 @@ def plot_adaptation_curves(
     table = table_or_curves if isinstance(table_or_curves, pd.DataFrame) else few_shot_table(table_or_curves)
     fig, ax = plt.subplots(figsize=(8, 4))
     groups = list(table.groupby("method", sort=False))
+    by_steps = "env_steps" in table.columns
+    if by_steps:
+        span = float(table["env_steps"].max()) or 1.0
+        offset *= span / max(1, int(table["unit"].max()))
+        if unit_label == "adaptation units (gradient steps or episodes)":
+            unit_label = "env steps of experience in the new task"
     for index, (name, rows) in enumerate(groups):
         style = method_style(name, index)
         shift = (index - (len(groups) - 1) / 2) * offset
-        units = rows["unit"].to_numpy(dtype=float) + shift
+        if by_steps and rows["env_steps"].max() == 0:  # does not adapt: a reference line across the axis
+            rows = pd.concat([rows.iloc[:1]] * 2).assign(env_steps=[0.0, span])
+        x = rows["env_steps"] if by_steps else rows["unit"]
+        units = x.to_numpy(dtype=float) + shift
         ax.fill_between(units, rows["lower"], rows["upper"], color=style["color"], alpha=0.12, linewidth=0)
         ax.errorbar(units, rows["mean"], yerr=rows["ci"], color=style["color"], linestyle=style["linestyle"],
                     marker=style["marker"], markersize=6, capsize=3, linewidth=1.8, label=name,
                     zorder=3 + index)
-    ax.set_xticks(sorted(table["unit"].unique()))
+    if not by_steps:
+        ax.set_xticks(sorted(table["unit"].unique()))
     ax.set_xlabel(unit_label)
     ax.set_ylabel("normalised return")
     ax.set_ylim(-0.02, 1.05)
