@@ -51,6 +51,16 @@ def main() -> None:
         index="policy",
         columns="family",
     )
+    successes = {key: group["success_rate"].to_numpy() for key, group in scores.groupby(["family", "policy"])}
+    success_table = summary_table(successes, key_names=("family", "policy"))
+    success_table["family"] = pd.Categorical(success_table["family"], FAMILIES, ordered=True)
+    success_table["policy"] = pd.Categorical(success_table["policy"], CONTROLLERS, ordered=True)
+    print_table(
+        success_table.sort_values(["policy", "family"]),
+        title="\nSuccess rate (the draft's success_threshold: return >= 195 in units of reward_scale; mean ± 95% CI)",
+        index="policy",
+        columns="family",
+    )
     print(f"({time.perf_counter() - start:.1f} s)")
     if args.save:
         from hw11_utils.plots import plot_reference_policies

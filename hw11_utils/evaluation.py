@@ -282,7 +282,9 @@ def score_reference_policies(
     """Score the reference controllers (random, task-agnostic LQR, oracle) on held-out tasks.
 
     Returns a long-format table, one row per (family, policy, task), with the task's mean
-    normalised return over ``episodes`` episodes of ``meta_test_tasks(family, n=num_tasks)``.
+    normalised return and its success rate (the draft's ``success_threshold``: the fraction of
+    episodes whose return reaches 195 in units of ``reward_scale``) over ``episodes`` episodes of
+    ``meta_test_tasks(family, n=num_tasks)``.
     """
     from hw11_utils.controllers import CONTROLLERS, make_controller
 
@@ -291,7 +293,9 @@ def score_reference_policies(
         tasks = meta_test_tasks(family, n=num_tasks)
         for policy in CONTROLLERS:
             controller = make_controller(policy, tasks, episodes_per_task=episodes, seed=seed)
-            returns = score_policy(controller, tasks, episodes=episodes, seed=seed).mean(axis=1)
-            rows += [{"family": family, "policy": policy, "task": k, "normalised_return": float(r)}
-                     for k, r in enumerate(returns)]
+            batch = sample_rollouts(controller, tasks, episodes, seed=seed)
+            returns = _as_numpy(batch.normalised_returns()).mean(axis=1)
+            successes = _as_numpy(batch.successes()).mean(axis=1)
+            rows += [{"family": family, "policy": policy, "task": k, "normalised_return": float(r),
+                      "success_rate": float(s)} for k, (r, s) in enumerate(zip(returns, successes))]
     return pd.DataFrame(rows)
