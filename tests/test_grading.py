@@ -41,14 +41,6 @@ from solutions.rl2 import rl2_inputs, rl2_trial_forward
 TIMINGS: dict[str, float] = {}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def timed(name: str, fn, *args) -> None:
     start = time.perf_counter()
     try:

@@ -16,14 +16,6 @@ INNER_LR = 0.5
 GAMMA = 0.9
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --------------------------------------------------------------------------------------------------
 # A tiny deterministic case in float64: fixed episodes, so the meta-objective is a function of theta
 # --------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-import torch
 from hw11_grading import grade
 
 from hw11_utils import checks
@@ -26,14 +25,6 @@ def namespace_with(sources: dict[str, str]) -> dict:
     for name, source in sources.items():
         exec(compile(source, f"<variant {name}>", "exec"), namespace)
     return namespace
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_every_todo_has_two_variants():
