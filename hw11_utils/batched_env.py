@@ -57,8 +57,7 @@ class BatchedCartPole:
         )
         self.action_sign = column("action_sign")
         self.reward_scale = column("reward_scale")
-        self.target_x = np.array([np.nan if t.target_x is None else t.target_x for t in self.tasks])
-        self.has_target = ~np.isnan(self.target_x)
+        self.target_x = np.array([np.nan if t.target_x is None else t.target_x for t in self.tasks])  # NaN: none
         self.np_random = np.random.default_rng(seed)
         self.state = np.zeros((self.num_envs, 4), dtype=F32)
         self.alive = np.ones(self.num_envs, dtype=bool)

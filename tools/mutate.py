@@ -215,11 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated names (release, solution, or mutations)")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else ["release", "solution", *MUTATIONS]
+    return write_submissions(make_submission, names, args.out_dir)
+
+
+def write_submissions(make: Callable[..., nbformat.NotebookNode], names: list[str], out_dir: Path) -> int:
+    """Write ``make(release, solution, name)`` as ``out_dir/<name>/HW11.ipynb`` for every name."""
     release = nbformat.read(config.REPO_ROOT / config.RELEASE_NOTEBOOK, as_version=4)
     solution = nbformat.read(config.REPO_ROOT / config.SOLUTION_NOTEBOOK, as_version=4)
     for name in names:
-        write_notebook(make_submission(release, solution, name), args.out_dir / name / f"{config.ASSIGNMENT}.ipynb")
-        print(f"wrote {args.out_dir / name / config.ASSIGNMENT}.ipynb")
+        write_notebook(make(release, solution, name), out_dir / name / f"{config.ASSIGNMENT}.ipynb")
+        print(f"wrote {out_dir / name / config.ASSIGNMENT}.ipynb")
     return 0
 
 

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import config
-from tools.mutate import fill_solutions, replace_function
-from tools.nbgrader_course import write_notebook
+from tools.mutate import fill_solutions, replace_function, write_submissions
 
 # ---------------------------------------------------------------- style A: loops, explicit maths
 
@@ -374,12 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated names (default: all)")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(VARIANTS)
-    release = nbformat.read(config.REPO_ROOT / config.RELEASE_NOTEBOOK, as_version=4)
-    solution = nbformat.read(config.REPO_ROOT / config.SOLUTION_NOTEBOOK, as_version=4)
-    for name in names:
-        write_notebook(make_variant(release, solution, name), args.out_dir / name / f"{config.ASSIGNMENT}.ipynb")
-        print(f"wrote {args.out_dir / name / config.ASSIGNMENT}.ipynb")
-    return 0
+    return write_submissions(make_variant, names, args.out_dir)
 
 
 if __name__ == "__main__":
