@@ -383,8 +383,9 @@ grade.adapt(adapt)
 # include: solutions.maml.load_maml
 
 # %% role="tests" grade_id="maml_training_tests" points=2
-# Hidden test: a short, seeded meta-training run of the given loop with YOUR functions must improve on the
-# initial policy. The training cell below shows the same thing at the full budget.
+# Hidden test: a short, seeded meta-training run of the given loop with YOUR functions must learn to adapt:
+# after it, one adaptation step must raise the return on held-out flip tasks. The training cell below shows
+# the same thing at the full budget.
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
 
@@ -621,8 +622,9 @@ grade.rl2_loss(rl2_loss)
 # include: solutions.rl2.load_rl2
 
 # %% role="tests" grade_id="rl2_training_tests" points=2
-# Hidden test: a short, seeded PPO training run of the given loop with YOUR functions must improve on the
-# initial policy. The training cell below shows the same thing at the full budget.
+# Hidden test: a short, seeded PPO training run of the given loop with YOUR functions must learn to adapt:
+# it must balance the held-out flip tasks of both action signs, which a policy without memory cannot. The
+# training cell below shows the same thing at the full budget.
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
 
@@ -802,8 +804,9 @@ grade.sac_actor_loss(sac_actor_loss)
 # include: solutions.pearl.load_pearl
 
 # %% role="tests" grade_id="pearl_training_tests" points=2
-# Hidden test: a short, seeded meta-training run of the given loop with YOUR functions must improve on the
-# initial policy. The training cell below shows the same thing at the full budget.
+# Hidden test: a short, seeded meta-training run of the given loop with YOUR functions must learn to infer
+# the task: on held-out flip tasks, z inferred from the task's own episode must beat z inferred from another
+# task's episode. The training cell below shows the same thing at the full budget.
 ### BEGIN HIDDEN TESTS
 from hw11_grading import grade
 

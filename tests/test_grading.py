@@ -375,10 +375,18 @@ def test_maml_grader_fails_wrong_variant(name, variant, message):
         getattr(grade, name)(renamed(variant, name))
 
 
+def detached_inner_step(policy, params, batch, inner_lr, gamma, first_order=False):
+    """The course draft's bug in functional form: the adapted parameters are cut off from theta."""
+    grads = torch.autograd.grad(inner_loss(policy, params, batch, gamma), list(params.values()))
+    return {name: (p - inner_lr * g).detach().requires_grad_() for (name, p), g in zip(params.items(), grads)}
+
+
 def test_maml_training_grader():
     timed("maml_training (reference)", grade.maml_training, maml.inner_step, maml.meta_loss)
-    with pytest.raises(AssertionError, match="did not improve the policy"):
+    with pytest.raises(AssertionError, match="did not learn to adapt"):
         grade.maml_training(maml.inner_step, renamed(zero_meta_loss, "meta_loss"))
+    with pytest.raises(AssertionError, match="did not learn to adapt"):
+        grade.maml_training(renamed(detached_inner_step, "inner_step"), maml.meta_loss)
     with pytest.raises(AssertionError, match="'meta_loss' is not implemented yet"):
         grade.maml_training(maml.inner_step, not_implemented("meta_loss"))
 
@@ -639,9 +647,38 @@ def rl2_loss_with_flipped_sign(core, batch, advantages, value_targets, clip=0.2,
     return -policy_loss + value_coef * value_loss - entropy_coef * categorical_entropy(logits, batch.masks)
 
 
+def memoryless_policy_step(core, step):
+    """Bug: the hidden state is dropped after every step, so the policy cannot remember the task."""
+    inputs = rl2.rl2_inputs(step.obs, step.prev_action, step.prev_reward, step.prev_done, core.num_actions)
+    logits, _, hidden = core.step(inputs, None)
+    return logits, torch.zeros_like(hidden)
+
+
+def memoryless_trial_forward(core, batch):
+    """The same bug in the trial forward pass: every step is a sequence of length one."""
+    num_tasks, num_episodes, horizon = batch.actions.shape
+    length = num_episodes * horizon
+    actions, rewards = batch.actions.reshape(num_tasks, length), batch.rewards.reshape(num_tasks, length)
+    prev_action = torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], dim=1)
+    prev_reward = torch.cat([torch.zeros_like(rewards[:, :1]), rewards[:, :-1]], dim=1)
+    prev_done = torch.zeros(num_tasks, num_episodes, horizon)
+    prev_done[:, 1:, 0] = 1.0
+    inputs = rl2.rl2_inputs(
+        batch.observations.reshape(num_tasks, length, -1), prev_action, prev_reward,
+        prev_done.reshape(num_tasks, length), core.num_actions,
+    )
+    logits, values, _ = core(inputs.reshape(num_tasks * length, 1, -1))
+    return logits.reshape(num_tasks, num_episodes, horizon, -1), values.reshape(num_tasks, num_episodes, horizon)
+
+
 def test_rl2_training_grader():
     timed("rl2_training (reference)", grade.rl2_training, rl2.rl2_policy_step, rl2.rl2_trial_forward, rl2.rl2_loss)
-    with pytest.raises(AssertionError, match="did not improve the policy"):
+    with pytest.raises(AssertionError, match="did not learn to adapt"):
+        grade.rl2_training(
+            renamed(memoryless_policy_step, "rl2_policy_step"), renamed(memoryless_trial_forward, "rl2_trial_forward"),
+            rl2.rl2_loss,
+        )
+    with pytest.raises(AssertionError, match="did not learn to adapt"):
         grade.rl2_training(rl2.rl2_policy_step, rl2.rl2_trial_forward, renamed(rl2_loss_with_flipped_sign, "rl2_loss"))
     with pytest.raises(AssertionError, match="'rl2_trial_forward' is not implemented yet"):
         grade.rl2_training(rl2.rl2_policy_step, not_implemented("rl2_trial_forward"), rl2.rl2_loss)
@@ -659,11 +696,22 @@ PEARL_TRAINING_REFERENCES = {
 }
 
 
+def context_blind_posterior(encoder, context, mask=None, min_variance=1e-4):
+    """Bug: the posterior is computed from blanked transitions, so it says nothing about the task."""
+    raw = encoder(torch.zeros_like(context))
+    latent_dim = raw.shape[-1] // 2
+    variances = torch.nn.functional.softplus(raw[..., latent_dim:]) + min_variance
+    return product_of_gaussians(raw[..., :latent_dim], variances, mask)
+
+
 def test_pearl_training_grader():
     timed("pearl_training (reference)", grade.pearl_training, *PEARL_TRAINING_REFERENCES.values())
     broken = {**PEARL_TRAINING_REFERENCES, "sac_actor_loss": renamed(actor_loss_with_flipped_sign, "sac_actor_loss")}
-    with pytest.raises(AssertionError, match="did not learn"):
+    with pytest.raises(AssertionError, match="did not learn to infer the task"):
         grade.pearl_training(**broken)
+    blind = {**PEARL_TRAINING_REFERENCES, "infer_posterior": renamed(context_blind_posterior, "infer_posterior")}
+    with pytest.raises(AssertionError, match="did not learn to infer the task"):
+        grade.pearl_training(**blind)
     with pytest.raises(AssertionError, match="'sample_latent' is not implemented yet"):
         grade.pearl_training(**{**PEARL_TRAINING_REFERENCES, "sample_latent": not_implemented("sample_latent")})
 

@@ -16,8 +16,10 @@ saying what was expected. The graders live in one module per section and are col
 * ``pearl_graders``: ``product_of_gaussians``, ``kl_to_standard_normal``, ``infer_posterior``,
   ``sample_latent``, ``sac_critic_loss``, ``sac_actor_loss``; ``pearl_training``
 
-The ``*_training`` graders run the reference training loop (QUICK budget, seeded, a few seconds)
-with the student's functions patched in and require an improvement over the initial policy.
+The ``*_training`` graders run the reference training loop (a small budget, seed 0, 3 to 13 s) with
+the student's functions patched in and test what the method is for: MAML's adaptation step raises
+the return, RL² balances the flip tasks of both action signs, PEARL's own context beats another
+task's. Their thresholds come from 20 reference seeds (``python benchmarks/training_checks.py``).
 
 Each grader is exported through :func:`hw11_grading.support.public_grader`: a time limit
 (``GRADER_TIME_LIMIT_S``, ``TRAINING_TIME_LIMIT_S``), warnings printed as notes on standard output, and

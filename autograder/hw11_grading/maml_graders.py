@@ -404,33 +404,40 @@ def adapt(student_fn: Callable[..., list]) -> None:
 # --------------------------------------------------------------------------------------------------
 # Behaviour: a short meta-training run of the reference loop with the student's functions
 # --------------------------------------------------------------------------------------------------
-#: The QUICK budget (about 4 s on one CPU thread); evaluation happens outside, with the reference.
+#: The QUICK budget (about 2 s on one CPU thread); evaluation happens outside, with the reference.
 MAML_GRADING_CONFIG = dataclasses.replace(maml.MAML_QUICK, eval_tasks=0)
 MAML_EVAL_TASKS = 16
-MAML_MIN_IMPROVEMENT = 0.1
+#: One adaptation step must raise the trained policy's return by this much. Set from 20 reference
+#: training seeds (``python benchmarks/training_checks.py --methods maml``): gain 0.196 to 0.370,
+#: mean 0.30, sd 0.045, so the threshold is about 4 sd below the mean; an untrained policy gains 0.077.
+MAML_MIN_ADAPTATION_GAIN = 0.12
+
+
+def maml_adaptation_gain(model: maml.MAMLPolicy) -> tuple[float, float]:
+    """Mean normalised return on 16 held-out flip tasks before and after one adaptation step
+    (the reference ``maml_adaptation_curve``, seed 0): what meta-training is for."""
+    tasks = meta_test_tasks(MAML_GRADING_CONFIG.family, n=MAML_EVAL_TASKS)
+    before, after = maml.maml_adaptation_curve(model, tasks, num_units=1, seed=0).mean(axis=0)
+    return float(before), float(after)
 
 
 def maml_training(inner_step: Callable[..., Any], meta_loss: Callable[..., Any]) -> None:
     """Meta-train MAML (the reference ``train_maml``, QUICK budget, seed 0) with the student's
     ``inner_step`` and ``meta_loss`` patched in, each isolated (the TODOs it calls are the reference's:
-    ``meta_step`` calls only these two). The post-update return after one adaptation step on 16 held-out
-    tasks (measured with the reference ``maml_adaptation_curve``) must beat the initial policy's by 0.1.
-    About 7 s on one CPU thread.
+    ``meta_step`` calls only these two). The trained policy must *adapt*: one adaptation step on 16
+    held-out tasks (the reference ``maml_adaptation_curve``) must raise its return by
+    ``MAML_MIN_ADAPTATION_GAIN``. About 3 s on one CPU thread.
     """
     config = MAML_GRADING_CONFIG
-    eval_tasks = meta_test_tasks(config.family, n=MAML_EVAL_TASKS)
+    description = "MAML training with your inner_step and meta_loss"
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # the initialisation train_maml(seed=0) starts from
-        initial = maml.MAMLPolicy(config)
-        initial_return = maml.maml_adaptation_curve(initial, eval_tasks, num_units=1, seed=0).mean(axis=0)[1]
-        description = "MAML training with your inner_step and meta_loss"
-        fns = {"inner_step": inner_step, "meta_loss": meta_loss}
-        with isolation.student_functions_in(maml, **fns):
+        with isolation.student_functions_in(maml, inner_step=inner_step, meta_loss=meta_loss):
             model, _ = run_with_students(description, maml.train_maml, config, seed=0, progress=False)
-        trained_return = maml.maml_adaptation_curve(model, eval_tasks, num_units=1, seed=0).mean(axis=0)[1]
-    assert trained_return > initial_return + MAML_MIN_IMPROVEMENT, (
-        f"MAML meta-training with your inner_step and meta_loss ({config.num_iterations} iterations, "
-        f"seed 0) did not improve the policy: normalised return after one adaptation step on "
-        f"{MAML_EVAL_TASKS} held-out tasks {trained_return:.3f}, initial policy {initial_return:.3f} "
-        f"(expected at least +{MAML_MIN_IMPROVEMENT})"
+        before, after = maml_adaptation_gain(model)
+    assert after - before >= MAML_MIN_ADAPTATION_GAIN, (
+        f"MAML meta-training with your inner_step and meta_loss ({config.num_iterations} iterations, seed 0) "
+        f"did not learn to adapt: one adaptation step on {MAML_EVAL_TASKS} held-out flip tasks takes the "
+        f"normalised return from {before:.3f} to {after:.3f} (+{after - before:.3f}; the reference's "
+        f"meta-training gives +0.20 to +0.37 over 20 seeds, at least +{MAML_MIN_ADAPTATION_GAIN} expected). "
+        "The meta-gradient must flow through the inner step into theta"
     )

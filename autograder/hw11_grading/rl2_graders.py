@@ -380,40 +380,55 @@ def rl2_loss(student_fn: Callable[..., Tensor]) -> None:
 # Behaviour: a short training run of the reference loop with the student's functions
 # --------------------------------------------------------------------------------------------------
 RL2_GRADING_FAMILY = "flip"
+#: RL2_QUICK with more trials and iterations, a larger step and more entropy: at RL2_QUICK's 10
+#: iterations the policy learns nothing about the sign; with 60 iterations and the defaults 4 of 11
+#: seeds learned one sign only (about 12 s on one CPU thread).
+RL2_GRADING_CONFIG = dataclasses.replace(
+    rl2.RL2_QUICK, num_iterations=60, trials_per_iteration=64, learning_rate=5e-3, entropy_coef=0.05
+)
 RL2_EVAL_TASKS = 64
-RL2_MIN_IMPROVEMENT = 0.1
+#: Both signs must be balanced this well. A policy that ignores its history balances one sign and
+#: drops the other (0.42 to 0.50 on the weaker sign in those runs; the untrained network 0.39). Over 20
+#: reference training seeds (``python benchmarks/training_checks.py --methods rl2``) the weaker sign
+#: got 0.880 to 0.975, mean 0.951, sd 0.024.
+RL2_MIN_WEAKER_SIGN_RETURN = 0.6
 
 
-def _mean_trial_return(core: GRUCore, config: Any) -> float:
-    """Mean normalised return of one seeded trial on each of 64 held-out tasks (reference acting step)."""
+def rl2_sign_returns(core: GRUCore) -> tuple[float, float]:
+    """Mean normalised return of one seeded trial (the grading config's 2 episodes of 50 steps, the
+    reference acting step) on the 64 held-out flip tasks with action sign +1, and on those with -1."""
+    config = RL2_GRADING_CONFIG
     tasks = meta_test_tasks(RL2_GRADING_FAMILY, n=RL2_EVAL_TASKS)
     with torch.no_grad():
         batch = sample_rollouts(
             rl2.rl2_policy(core), tasks, config.episodes_per_trial, config.episode_length, seed=123, carry_state=True
         )
-    return batch.normalised_returns().mean().item()
+    returns = batch.normalised_returns().mean(dim=1)
+    signs = torch.tensor([task.action_sign for task in tasks])
+    return returns[signs > 0].mean().item(), returns[signs < 0].mean().item()
 
 
 def rl2_training(
     rl2_policy_step: Callable[..., Any], rl2_trial_forward: Callable[..., Any], rl2_loss: Callable[..., Any]
 ) -> None:
-    """Train RL² (the reference ``train_rl2``, ``RL2_QUICK`` budget, ``flip``, seed 0) with the student's
+    """Train RL² (the reference ``train_rl2``, ``RL2_GRADING_CONFIG``, ``flip``, seed 0) with the student's
     acting step, trial forward pass and loss patched in, each isolated (``rl2_inputs`` is only called
-    inside them, so it is the reference's here). The mean trial return on 64 held-out tasks (measured
-    with the reference acting step) must beat the initial network's by 0.1. About 6 s on one CPU thread.
+    inside them, so it is the reference's here). The trained policy must *adapt*: it must balance the
+    held-out tasks of both action signs (:func:`rl2_sign_returns`, at least
+    ``RL2_MIN_WEAKER_SIGN_RETURN`` on each), which needs what its hidden state holds about the task.
+    About 12 s on one CPU thread.
     """
-    config = rl2.RL2_QUICK
+    config = RL2_GRADING_CONFIG
     fns = {"rl2_policy_step": rl2_policy_step, "rl2_trial_forward": rl2_trial_forward, "rl2_loss": rl2_loss}
     description = "RL² training with your rl2_policy_step, rl2_trial_forward and rl2_loss"
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # the initialisation train_rl2(seed=0) starts from
-        initial = rl2.make_rl2_core(config.hidden_size)
-        before = _mean_trial_return(initial, config)
         with isolation.student_functions_in(rl2, **fns):
             model, _ = run_with_students(description, rl2.train_rl2, config, RL2_GRADING_FAMILY, seed=0, progress=False)
-        after = _mean_trial_return(model, config)
-    assert after > before + RL2_MIN_IMPROVEMENT, (
-        f"{description} ({config.num_iterations} iterations, seed 0) did not improve the policy: mean normalised "
-        f"trial return on {RL2_EVAL_TASKS} held-out {RL2_GRADING_FAMILY} tasks {after:.3f}, initial network "
-        f"{before:.3f} (expected at least +{RL2_MIN_IMPROVEMENT})"
+        plus, minus = rl2_sign_returns(model)
+    assert min(plus, minus) >= RL2_MIN_WEAKER_SIGN_RETURN, (
+        f"{description} ({config.num_iterations} iterations, seed 0) did not learn to adapt: mean normalised "
+        f"trial return on the held-out {RL2_GRADING_FAMILY} tasks {plus:.3f} with action sign +1 and {minus:.3f} "
+        f"with -1 (at least {RL2_MIN_WEAKER_SIGN_RETURN} on both expected; a policy that does not use what it "
+        "saw earlier in the trial balances only one sign). The GRU must see the previous action, reward and "
+        "done flag, and its hidden state must carry through the trial"
     )
