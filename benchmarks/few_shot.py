@@ -117,8 +117,8 @@ class Adapter:
             changes["family"] = family  # MAML keeps its family in the config
         return dataclasses.replace(config, **changes)
 
-    def train(self, family: str, seed: int, quick: bool, device: str, progress: bool) -> Any:
-        """``train(config, [family,] seed=, device=, progress=)`` -> the model."""
+    def train(self, family: str, seed: int, quick: bool, device: str, progress: bool) -> tuple[Any, dict]:
+        """``train(config, [family,] seed=, device=, progress=)`` -> (model, history)."""
         train = self._lookup(f"train_{self.algo}", "train")
         config = self.config(family, quick)
         parameters = inspect.signature(train).parameters
@@ -130,8 +130,7 @@ class Adapter:
         for name, value in (("device", device), ("progress", progress)):
             if name in parameters:
                 kwargs[name] = value
-        model, _history = train(config, **kwargs)
-        return model
+        return train(config, **kwargs)
 
     def steps_per_unit(self, model: Any) -> int:
         """Env steps of new-task experience one unit consumes (at most: episodes that fall end early)."""
@@ -191,6 +190,7 @@ class TrainedModel:
     model: Any = None
     seconds: Optional[float] = None  # training wall-clock (None: loaded without a recorded time)
     source: str = "trained"  # "trained" or "loaded"
+    history: Optional[dict] = None  # the training history (None: loaded)
     error: Optional[BaseException] = None
 
 
@@ -201,6 +201,7 @@ class MethodResult:
     method: str
     curves: Optional[np.ndarray] = None  # [seeds, tasks, units + 1]
     train_seconds: list[Optional[float]] = field(default_factory=list)  # per seed
+    histories: list[Optional[dict]] = field(default_factory=list)  # training history per seed (None: loaded)
     eval_seconds: float = 0.0
     source: str = "trained"
     shared_with: Optional[str] = None  # method whose trained model this one reuses
@@ -277,7 +278,7 @@ def get_model(
             budget = "QUICK" if args.quick else "HOMEWORK"
             print(f"  [{family}] {adapter.label}: training, {budget} budget, seed {seed}", flush=True)
             start = time.perf_counter()
-            entry.model = adapter.train(family, seed, args.quick, args.device, args.progress)
+            entry.model, entry.history = adapter.train(family, seed, args.quick, args.device, args.progress)
             entry.seconds = time.perf_counter() - start
             print(f"  [{family}] {adapter.label}: trained in {entry.seconds:.1f} s", flush=True)
             if args.save is not None:
@@ -311,6 +312,7 @@ def run_family(family: str, methods: Sequence[str], args: argparse.Namespace) ->
                 if trained.error is not None:
                     raise trained.error
                 result.train_seconds.append(trained.seconds)
+                result.histories.append(trained.history)
                 result.steps_per_unit = adapter.steps_per_unit(trained.model)
                 if trained.source == "loaded":
                     result.source = "loaded"
@@ -421,6 +423,45 @@ def verdict(family_result: FamilyResult) -> str:
     return text + caution
 
 
+def first_time_at(history: Optional[dict], threshold: float) -> Optional[float]:
+    """Seconds of training until the model-selection score (on meta-training tasks) first reached
+    ``threshold``; None when it never did, or nothing was recorded."""
+    if not history or not history.get("selection"):
+        return None
+    for iteration, score in history["selection"]:
+        if score >= threshold:
+            return float(history["wall_time"][iteration])
+    return None
+
+
+def time_to_target(families: dict[str, FamilyResult]) -> list[tuple[str, str]]:
+    """TIME rows: per family and method, the training time until the model-selection score first
+    reached the method's target value (RL² and PEARL on flip 0.9, MAML on flip agnostic + 0.2, RL² and
+    PEARL on target agnostic + 0.75 (oracle - agnostic)); each seed's time, or "never"."""
+    rows: list[tuple[str, str]] = []
+
+    def mean_at(family: str, method: str, unit: int) -> Optional[float]:
+        result = families[family].ok(method) if family in families else None
+        return None if result is None or result.curves.shape[-1] <= unit else float(result.means()[unit])
+
+    targets: dict[tuple[str, str], Optional[float]] = {("flip", "rl2"): 0.9, ("flip", "pearl"): 0.9}
+    agnostic_flip = mean_at("flip", "agnostic", 1)
+    targets["flip", "maml"] = None if agnostic_flip is None else agnostic_flip + 0.2
+    agnostic_target, oracle_target = mean_at("target", "agnostic", 2), mean_at("target", "oracle", 2)
+    for method in ("rl2", "pearl"):
+        targets["target", method] = None if None in (agnostic_target, oracle_target) else (
+            agnostic_target + TARGET_GAP_FRACTION * (oracle_target - agnostic_target))
+    for (family, method), threshold in targets.items():
+        result = families[family].ok(method) if family in families else None
+        if result is None or threshold is None or not any(result.histories):
+            continue
+        times = [first_time_at(history, threshold) for history in result.histories if history is not None]
+        text = ", ".join("never" if t is None else f"{t:.0f} s" for t in times)
+        rows.append(("TIME", f"{family}: {result.label} training time until its selection score on meta-train "
+                             f"tasks first reached {threshold:.3f}, per seed: {text}"))
+    return rows
+
+
 def acceptance(families: dict[str, FamilyResult], num_units: int) -> list[tuple[str, str]]:
     """(status, description) for each acceptance target: PASS, FAIL or N/A (not run or failed)."""
     checks: list[tuple[str, str]] = []
@@ -506,6 +547,8 @@ def acceptance(families: dict[str, FamilyResult], num_units: int) -> list[tuple[
             continue
         worst = max(gains, key=lambda name: abs(gains[name]))
         checks.append((status(abs(gains[worst]) <= GAIN_TOLERANCE), f"{label}: largest {worst} {gains[worst]:+.3f}"))
+
+    checks += time_to_target(families)
 
     for method in META_METHODS:  # training wall-clock
         label = f"{ADAPTERS[method].label} training < {TRAIN_LIMIT_S:.0f} s"
@@ -594,7 +637,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     errors = [(f, r.label) for f, fr in families.items() for r in fr.results.values() if r.error is not None]
     if errors:
         print(f"{len(errors)} method(s) failed: " + ", ".join(f"{label} on {family}" for family, label in errors))
-    bad = errors or any(state != "PASS" for state, _ in checks)
+    bad = errors or any(state not in ("PASS", "TIME") for state, _ in checks)
     return 1 if args.strict and bad else 0
 
 

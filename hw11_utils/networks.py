@@ -94,22 +94,30 @@ def functional_forward(module: nn.Module, params: dict[str, Tensor], *inputs: Te
 class GRUCore(nn.Module):
     """Recurrent actor-critic: a one-layer GRU followed by a policy head and a value head.
 
-        h_t = GRU(x_t, h_{t-1}),   logits_t = W_pi h_t + b_pi,   V_t = w_V . h_t + b_V
+        h_t = GRU(g * x_t, h_{t-1}),   logits_t = W_pi h_t + b_pi,   V_t = w_V . h_t + b_V
 
     Args:
         input_dim: size of the per-step input x_t (for RL²: observation, one-hot previous action,
             previous reward and previous done flag).
         hidden_size: size H of the hidden state.
         num_actions: number of discrete actions A.
+        input_gain: fixed (not trained) per-feature factors g of the input, length ``input_dim``;
+            ``None``: all ones. RL² on ``target`` amplifies the reward's column with it.
 
     Hidden states have the shape of :class:`torch.nn.GRU`'s: [1, B, H]; ``None`` means zeros.
     """
 
-    def __init__(self, input_dim: int, hidden_size: int, num_actions: int) -> None:
+    def __init__(
+        self, input_dim: int, hidden_size: int, num_actions: int, input_gain: Optional[Sequence[float]] = None
+    ) -> None:
         super().__init__()
         self.input_dim = input_dim
         self.hidden_size = hidden_size
         self.num_actions = num_actions
+        gain = torch.ones(input_dim) if input_gain is None else torch.as_tensor(input_gain, dtype=torch.float32)
+        if gain.shape != (input_dim,):
+            raise ValueError(f"input_gain must have {input_dim} entries, got shape {tuple(gain.shape)}")
+        self.register_buffer("input_gain", gain.clone(), persistent=False)  # saved by save_rl2, not in state_dict
         self.gru = nn.GRU(input_dim, hidden_size, batch_first=True)
         self.policy_head = layer_init(nn.Linear(hidden_size, num_actions), gain=0.01)
         self.value_head = layer_init(nn.Linear(hidden_size, 1), gain=1.0)
@@ -124,7 +132,7 @@ class GRUCore(nn.Module):
         Returns:
             logits [B, L, A], values [B, L], h_n [1, B, H] (hidden state after the last step).
         """
-        hidden, h_n = self.gru(inputs, h0)
+        hidden, h_n = self.gru(inputs * self.input_gain, h0)
         return self.policy_head(hidden), self.value_head(hidden).squeeze(-1), h_n
 
     def step(self, inputs: Tensor, h: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:

@@ -65,6 +65,8 @@ class RL2Config:
             mean return of episodes 2..E of trials on the first ``selection_tasks`` meta-training
             tasks; the best weights are returned (0: keep the last weights).
         selection_tasks: meta-training tasks of that evaluation.
+        reward_input_gain: the network multiplies the reward entry of x_t by this before the GRU
+            (:class:`~hw11_utils.networks.GRUCore`'s fixed ``input_gain``; :func:`rl2_inputs` is unchanged).
     """
 
     hidden_size: int = 64
@@ -84,6 +86,7 @@ class RL2Config:
     max_grad_norm: float = 0.5
     eval_every: int = 10
     selection_tasks: int = 32
+    reward_input_gain: float = 1.0
 
 
 #: Seconds: for tests, CI and autograding (short episodes, small batches).
@@ -270,10 +273,11 @@ def rl2_loss(
 # ----------------------------------------------------------------------------------------------
 
 
-def make_rl2_core(hidden_size: int = 64, num_actions: int = 2) -> GRUCore:
+def make_rl2_core(hidden_size: int = 64, num_actions: int = 2, reward_input_gain: float = 1.0) -> GRUCore:
     """A fresh RL² network: a GRU over inputs x_t of size 4 + A + 2 (see :func:`rl2_inputs`), with
-    policy and value heads."""
-    return GRUCore(4 + num_actions + 2, hidden_size, num_actions)
+    policy and value heads; the reward entry of x_t is multiplied by ``reward_input_gain`` inside it."""
+    gain = [1.0] * (4 + num_actions) + [reward_input_gain, 1.0]
+    return GRUCore(4 + num_actions + 2, hidden_size, num_actions, input_gain=gain)
 
 
 def rl2_policy(core: GRUCore) -> PolicyFn:
@@ -380,7 +384,7 @@ def train_rl2(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     train_tasks = meta_train_tasks(family)
-    core = make_rl2_core(config.hidden_size).to(device)
+    core = make_rl2_core(config.hidden_size, reward_input_gain=config.reward_input_gain).to(device)
     optimizer = torch.optim.Adam(core.parameters(), lr=config.learning_rate, eps=1e-5)
     history: dict[str, list] = {
         "iteration": [], "normalised_return": [], "first_episode_return": [], "last_episode_return": [],
@@ -471,6 +475,7 @@ def save_rl2(model: GRUCore, path: str, metadata: Optional[dict[str, Any]] = Non
             "input_dim": model.input_dim,
             "hidden_size": model.hidden_size,
             "num_actions": model.num_actions,
+            "input_gain": model.input_gain.detach().cpu().tolist(),
             "state_dict": {name: value.detach().cpu() for name, value in model.state_dict().items()},
             "metadata": dict(metadata or {}),
         },
@@ -481,7 +486,9 @@ def save_rl2(model: GRUCore, path: str, metadata: Optional[dict[str, Any]] = Non
 def load_rl2(path: str, device: Union[str, torch.device] = "cpu") -> GRUCore:
     """Load a network saved by :func:`save_rl2` (its metadata is in ``model.metadata``)."""
     checkpoint = torch.load(path, map_location=device, weights_only=True)
-    model = GRUCore(checkpoint["input_dim"], checkpoint["hidden_size"], checkpoint["num_actions"])
+    model = GRUCore(
+        checkpoint["input_dim"], checkpoint["hidden_size"], checkpoint["num_actions"], checkpoint.get("input_gain")
+    )
     model.load_state_dict(checkpoint["state_dict"])
     model.metadata = checkpoint.get("metadata", {})
     return model.to(device)

@@ -1,5 +1,6 @@
 """Tests of hw11_utils.networks: MLP, functional parameters, GRUCore, TransitionEncoder."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -94,6 +95,11 @@ def test_gru_stepping_equals_sequence_forward():
         torch.testing.assert_close(torch.stack(step_logits, dim=1), seq_logits)
         torch.testing.assert_close(torch.stack(step_values, dim=1), seq_values)
         torch.testing.assert_close(h, seq_h)
+
+
+def test_gru_input_gain_must_match_the_input_size():
+    with pytest.raises(ValueError, match="input_gain must have 7 entries"):
+        GRUCore(input_dim=7, hidden_size=16, num_actions=2, input_gain=[1.0] * 6)
 
 
 def test_gru_hidden_state_matters():

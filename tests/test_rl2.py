@@ -257,6 +257,21 @@ def test_checkpoint_round_trip_and_adaptation_curve(tmp_path):
     np.testing.assert_array_equal(curve, rl2.rl2_adaptation_curve(loaded, tasks, num_units=2, seed=0))
 
 
+def test_reward_input_gain_scales_the_reward_column_and_survives_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    amplified = make_rl2_core(HIDDEN, reward_input_gain=10.0)
+    plain = make_rl2_core(HIDDEN)
+    plain.load_state_dict(amplified.state_dict())
+    inputs = torch.rand(3, 5, 8)
+    scaled = inputs.clone()
+    scaled[..., 6] *= 10.0  # x_t = [obs (4), onehot(a) (2), r, d]: the reward is column 6
+    torch.testing.assert_close(amplified(inputs)[0], plain(scaled)[0])
+    assert not torch.allclose(amplified(inputs)[0], plain(inputs)[0])
+    path = tmp_path / "rl2.pt"
+    rl2.save_rl2(amplified, str(path))
+    torch.testing.assert_close(rl2.load_rl2(str(path))(inputs)[0], amplified(inputs)[0])
+
+
 @pytest.mark.parametrize("family", ["flip", "target"])
 def test_shipped_checkpoint_loads_and_acts(family):
     path = CHECKPOINTS / f"rl2_{family}.pt"

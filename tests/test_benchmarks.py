@@ -1,0 +1,32 @@
+"""Tests of the benchmark scripts' own logic (the benchmarks themselves are run by hand, not in CI)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_target_is_the_first_selection_score_at_the_threshold():
+    few_shot = load("few_shot")
+    history = {"wall_time": [1.0, 2.0, 3.0, 4.0, 5.0], "selection": [(0, 0.5), (2, 0.91), (4, 0.95)]}
+    assert few_shot.first_time_at(history, 0.9) == 3.0
+    assert few_shot.first_time_at(history, 0.95) == 5.0
+    assert few_shot.first_time_at(history, 0.99) is None
+    assert few_shot.first_time_at(None, 0.5) is None
+    assert few_shot.first_time_at({"wall_time": [1.0]}, 0.5) is None
+
+
+def test_training_checks_normal_tail():
+    training_checks = load("training_checks")
+    assert abs(training_checks.normal_tail(0.0, 0.0, 1.0) - 0.5) < 1e-12
+    assert abs(training_checks.normal_tail(-2.326, 0.0, 1.0) - 0.01) < 1e-4
+    assert set(training_checks.CHECKS) == {"maml", "rl2", "pearl"}
