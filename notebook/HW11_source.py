@@ -540,6 +540,11 @@ if todos_done(globals(), "train_maml", doing="the meta-gradient experiment"):
 # `StepInput`: the observation, the previous action, reward and done flag, and `state`, which is
 # whatever the policy returned at the previous step (`None` at the start of a trial). What the
 # policy does with its state across episode boundaries is up to you.
+#
+# On `target` the task shows only in how the reward changes from step to step, by a few hundredths.
+# The given network can amplify the reward entry of $x_t$ before the GRU (`RL2Config.reward_input_gain`,
+# a fixed factor inside `make_rl2_core`'s network; your `rl2_inputs` stays as specified): the provided
+# `target` checkpoint uses 10, and without it RL² did not learn to use the reward at all.
 
 # %% role="readonly" grade_id="rl2_given"
 # include: solutions.rl2.RL2Config

@@ -93,12 +93,20 @@ class RL2Config:
 RL2_QUICK = RL2Config(
     hidden_size=32, episode_length=50, trials_per_iteration=32, num_iterations=10, learning_rate=3e-3, eval_every=0
 )
-#: The notebook's default: a few minutes on a 2-core CPU (``flip`` reaches ~1.0 from the first episode).
-RL2_HOMEWORK = RL2Config()
-#: ``target`` is harder: the task shows only through small changes of the reward. With RL2_HOMEWORK's
-#: settings the policy stays near the task-agnostic ~0.55; these (found by a small search: a larger
-#: value weight, longer GAE credit, less entropy, more iterations) learn to go to the target in episode 2.
-RL2_HOMEWORK_TARGET = RL2Config(num_iterations=150, value_coef=2.0, gae_lambda=0.98, entropy_coef=0.003)
+#: The notebook's default: about 1.5 minutes on one CPU thread. A larger step and entropy bonus than
+#: the defaults (found with the grading config: the defaults often learned one action sign only, then
+#: slowly the other) reach ~0.97 from the first episode of flip in 60 iterations (the defaults: 0.92
+#: after 100).
+RL2_HOMEWORK = RL2Config(num_iterations=60, learning_rate=5e-3, entropy_coef=0.05)
+#: ``target``: the task shows only through changes of the reward of a few hundredths per step. With
+#: the reward entering the GRU as it is, RL² stayed near the task-agnostic ~0.55 whatever we tried; the
+#: control itself is easy (with x - x* observed, the same PPO reached 0.84, the oracle's level). Amplified
+#: 10x inside the network (``reward_input_gain``), and trained on trials of 4 episodes so that episodes
+#: 3 and 4 are trained too, it goes to the target from episode 2 on (0.65 -> 0.78, seed 0).
+RL2_HOMEWORK_TARGET = RL2Config(
+    episodes_per_trial=4, num_iterations=120, learning_rate=5e-3, entropy_coef=0.02, value_coef=2.0,
+    gae_lambda=0.98, reward_input_gain=10.0,
+)
 
 
 # ----------------------------------------------------------------------------------------------
