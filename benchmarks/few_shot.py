@@ -426,7 +426,7 @@ def verdict(family_result: FamilyResult) -> str:
 def first_time_at(history: Optional[dict], threshold: float) -> Optional[float]:
     """Seconds of training until the model-selection score (on meta-training tasks) first reached
     ``threshold``; None when it never did, or nothing was recorded."""
-    if not history or not history.get("selection"):
+    if not history or not history.get("selection") or "wall_time" not in history:
         return None
     for iteration, score in history["selection"]:
         if score >= threshold:

@@ -24,6 +24,7 @@ is an exact sum weighted by pi(a | s, z).
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Optional, Union
 
@@ -541,10 +542,11 @@ def train_pearl(
     ``iteration``, ``env_steps``, ``prior_return`` (normalised return of the episodes run with z
     from the prior), ``normalised_return`` (episodes run with z from the posterior of the prior
     episode: one-episode adaptation on training tasks), ``critic_loss``, ``actor_loss``, ``kl``,
-    ``entropy``, ``alpha``; with model selection (``config.eval_every`` > 0) also
-    ``selection`` (list of (iteration, score)) and ``selected_iteration``: the agent returned has
-    the weights of the best score (:mod:`hw11_utils.selection`).
+    ``entropy``, ``alpha``, ``wall_time`` (seconds since the start); with model selection
+    (``config.eval_every`` > 0) also ``selection`` (list of (iteration, score)) and
+    ``selected_iteration``: the agent returned has the weights of the best score (:mod:`hw11_utils.selection`).
     """
+    start = time.perf_counter()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -572,7 +574,7 @@ def train_pearl(
     selection_tasks = tasks[: config.selection_tasks]
     stat_keys = ("critic_loss", "actor_loss", "kl", "entropy", "alpha")
     history: dict[str, list] = {key: [] for key in ("iteration", "env_steps", "prior_return", "normalised_return")}
-    history.update({key: [] for key in stat_keys})
+    history.update({key: [] for key in (*stat_keys, "wall_time")})
     bar = tqdm(range(config.num_iterations), desc=f"PEARL {family}", disable=not progress)
     for iteration in bar:
         fraction = iteration / max(1, config.num_iterations - 1)
@@ -603,6 +605,7 @@ def train_pearl(
         history["normalised_return"].append(post_batch.normalised_returns().mean().item())
         for key in stat_keys:
             history[key].append(float(np.mean([s[key] for s in stats])))
+        history["wall_time"].append(time.perf_counter() - start)
         bar.set_postfix(prior=f"{history['prior_return'][-1]:.2f}", post=f"{history['normalised_return'][-1]:.2f}")
         if should_evaluate(iteration, config.num_iterations, config.eval_every):
             curve = pearl_adaptation_curve(model, selection_tasks, num_units=1, seed=SELECTION_SEED, device=device)

@@ -23,6 +23,7 @@ def test_time_to_target_is_the_first_selection_score_at_the_threshold():
     assert few_shot.first_time_at(history, 0.99) is None
     assert few_shot.first_time_at(None, 0.5) is None
     assert few_shot.first_time_at({"wall_time": [1.0]}, 0.5) is None
+    assert few_shot.first_time_at({"selection": [(0, 0.9)]}, 0.5) is None  # no wall_time recorded
 
 
 def test_training_checks_normal_tail():
