@@ -867,8 +867,8 @@ if pearl_model is not None and todos_done(globals(), "infer_posterior", doing="t
 # RL²'s learned exploration?
 
 # %% [markdown] role="answer" grade_id="q_pearl" points=3
-# (a) In the solution run the mean variance fell from ≈ 0.26 (1 transition) to ≈ 0.032 (5), ≈ 0.014 (25) and
-# ≈ 0.013 (100): fast at first, then slowly, because later transitions of a balanced cart carry little new
+# (a) In the solution run the mean variance fell from ≈ 2.4 (1 transition) to ≈ 0.51 (5), ≈ 0.27 (25) and
+# ≈ 0.24 (100): fast at first, then slowly, because later transitions of a balanced cart carry little new
 # information (factors with large σ_n² add little precision). Shuffling changed the posterior only by
 # float rounding (≈ 5e-7 in the mean). The posterior's precision is Σ_n σ_n⁻² and its mean is σ² Σ_n μ_n/σ_n²: both are sums over the
 # context, which do not depend on order, and each added factor adds positive precision, so σ² can
@@ -1070,8 +1070,8 @@ for family, tasks in fewshot_tasks.items():
 # control case show?
 
 # %% [markdown] role="answer" grade_id="q_fewshot" points=3
-# On `flip`, RL², PEARL and MAML all reach ≈ 1.0 after one unit versus ≈ 0.5 for the task-agnostic
-# policy (paired differences of about +0.45 with tight intervals); RL² is already high in the first
+# On `flip`, RL², PEARL and MAML all reach ≈ 0.95-0.98 after one unit versus ≈ 0.45 for the task-agnostic
+# policy (paired differences of about +0.5 with intervals of ±0.06); RL² is already high in the first
 # episode because it identifies the sign within a few steps. On `target`, RL² (the provided model) beats the
 # agnostic policy by ≈ 0.24 after one episode and closes ≈ 90% of the gap to the oracle after two; PEARL
 # gains ≈ 0.1 after one episode and stays well below the oracle; MAML does not beat the agnostic policy. Fine-tuning
