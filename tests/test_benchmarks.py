@@ -31,3 +31,18 @@ def test_training_checks_normal_tail():
     assert abs(training_checks.normal_tail(0.0, 0.0, 1.0) - 0.5) < 1e-12
     assert abs(training_checks.normal_tail(-2.326, 0.0, 1.0) - 0.01) < 1e-4
     assert set(training_checks.CHECKS) == {"maml", "rl2", "pearl"}
+
+
+def test_table_time_limit_is_per_training_seed():
+    few_shot = load("few_shot")
+
+    def table_check(seconds: float, num_seeds: int) -> tuple[str, str]:
+        family = few_shot.FamilyResult("mass", {}, seconds, num_seeds=num_seeds)
+        (check,) = [c for c in few_shot.acceptance({"mass": family}, num_units=3) if "whole table" in c[1]]
+        return check
+
+    assert table_check(1000.0, 1)[0] == "PASS"
+    assert table_check(1300.0, 1)[0] == "FAIL"
+    status, text = table_check(5000.0, 5)  # 1000 s per seed
+    assert status == "PASS" and "per seed (5 seeds)" in text and "1000 s" in text
+    assert table_check(6500.0, 5)[0] == "FAIL"
