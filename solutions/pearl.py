@@ -120,9 +120,16 @@ PEARL_QUICK = PEARLConfig(  # seconds: learns to balance in the `target` family 
 #: one episode from 0.880 ± 0.052 to above 0.9 on 4 of 5 seeds (0.001 lowered it to ~0.73; on
 #: ``target`` 0.05 lowered it too, 0.631 -> 0.567, so PEARL_HOMEWORK_TARGET keeps 0.01).
 PEARL_HOMEWORK = PEARLConfig(kl_weight=0.05)
-#: ``target``: the slower rate learns too little in 100 iterations (0.47 after one episode on held-out
-#: tasks, against 0.63 with these settings, seed 0).
-PEARL_HOMEWORK_TARGET = PEARLConfig(learning_rate=1e-3, num_iterations=200)
+#: ``target``: moving to a hidden x* and holding it there is a longer-horizon control problem than flip,
+#: and the actor-critic, not the inference, held PEARL back (given the oracle's own episodes as context,
+#: the posterior tracked x* with correlation 0.95 but the policy scored only 0.68). A faster rate for 200 iterations,
+#: twice the gradient steps, faster target critics (tau 0.05) and a shorter horizon (gamma 0.98) raised
+#: the return after two episodes on held-out tasks from 0.658 to 0.728 (seed 0; tau and gamma alone
+#: gave 0.703, the gradient steps alone 0.719, 300 iterations alone 0.679).
+PEARL_HOMEWORK_TARGET = PEARLConfig(
+    learning_rate=1e-3, final_learning_rate=3e-4, num_iterations=200, gradient_steps_per_iteration=80,
+    tau=0.05, gamma=0.98,
+)
 
 
 # ----------------------------------------------------------------------------------------------
