@@ -106,11 +106,13 @@ class Adapter:
 
     def config(self, family: str, quick: bool) -> Any:
         """The QUICK or HOMEWORK config (``<ALGO>_HOMEWORK_<FAMILY>`` when the module has one, e.g.
-        ``RL2_HOMEWORK_TARGET``), with ``config_changes`` and the family when the config holds it."""
+        ``RL2_HOMEWORK_TARGET``, then ``<ALGO>_HOMEWORK_COURSE`` for the course's four families), with
+        ``config_changes`` and the family when the config holds it."""
         budget = "QUICK" if quick else "HOMEWORK"
         names = [f"{self.algo.upper()}_{budget}", budget]
         if not quick:
-            names.insert(0, f"{self.algo.upper()}_{budget}_{family.upper()}")
+            specific = [family.upper(), *(["COURSE"] if family in COURSE_FAMILIES else [])]
+            names[:0] = [f"{self.algo.upper()}_{budget}_{name}" for name in specific]
         config = self._lookup(*names)
         changes = dict(self.config_changes)
         if "family" in {f.name for f in dataclasses.fields(config)}:

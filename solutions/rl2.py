@@ -104,7 +104,7 @@ RL2_HOMEWORK = RL2Config(num_iterations=60, learning_rate=5e-3, entropy_coef=0.0
 #: 10x inside the network (``reward_input_gain``), and trained on trials of 4 episodes so that episodes
 #: 3 and 4 are trained too, it goes to the target from episode 2 on (0.65 -> 0.78, seed 0).
 RL2_HOMEWORK_TARGET = RL2Config(
-    episodes_per_trial=4, num_iterations=120, learning_rate=5e-3, entropy_coef=0.02, value_coef=2.0,
+    episodes_per_trial=4, num_iterations=100, ppo_epochs=3, learning_rate=5e-3, entropy_coef=0.02, value_coef=2.0,
     gae_lambda=0.98, reward_input_gain=10.0,
 )
 

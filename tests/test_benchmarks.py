@@ -46,3 +46,16 @@ def test_table_time_limit_is_per_training_seed():
     status, text = table_check(5000.0, 5)  # 1000 s per seed
     assert status == "PASS" and "per seed (5 seeds)" in text and "1000 s" in text
     assert table_check(6500.0, 5)[0] == "FAIL"
+
+
+def test_config_lookup_prefers_the_family_then_the_course_config():
+    few_shot = load("few_shot")
+    from solutions import pearl, rl2
+
+    pearl_adapter, rl2_adapter = few_shot.ADAPTERS["pearl"], few_shot.ADAPTERS["rl2"]
+    assert pearl_adapter.config("target", quick=False) == pearl.PEARL_HOMEWORK_TARGET
+    assert pearl_adapter.config("flip", quick=False) == pearl.PEARL_HOMEWORK
+    for family in few_shot.COURSE_FAMILIES:
+        assert pearl_adapter.config(family, quick=False) == pearl.PEARL_HOMEWORK_COURSE
+        assert pearl_adapter.config(family, quick=True) == pearl.PEARL_QUICK
+        assert rl2_adapter.config(family, quick=False) == rl2.RL2_HOMEWORK  # rl2 has no course config

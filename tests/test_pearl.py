@@ -3,6 +3,7 @@ the discrete SAC losses, the replay buffer, checkpoints and a PEARL_QUICK traini
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 
@@ -218,6 +219,28 @@ def test_replay_keeps_tasks_apart_and_recent_window() -> None:
     recent = replay.sample(torch.tensor([2]), 200, torch.Generator().manual_seed(0), recent=5)
     last_five = batch.transitions(task_index=2)["rewards"][-5:]
     assert set(recent["rewards"][0].tolist()) <= set(last_five.tolist())
+
+
+def _one_sac_update(config: pearl.PEARLConfig) -> bool:
+    """Whether one ``sac_update`` (from seed 0, on four target tasks) changed the encoder's weights."""
+    torch.manual_seed(0)
+    agent = pearl.PEARLAgent(config)
+    batch = pearl.collect(agent, meta_test_tasks("target")[:4], torch.zeros(4, 1, agent.latent_dim), 1, seed=0)
+    replay = pearl.MultiTaskReplay(num_tasks=4, capacity=1000)
+    replay.add([0, 1, 2, 3], batch)
+    critic_params = [*agent.encoder.parameters(), *agent.q1.parameters(), *agent.q2.parameters()]
+    groups = {"critic": critic_params, "policy": list(agent.policy.parameters()), "alpha": [agent.log_alpha]}
+    optimizers = {name: torch.optim.Adam(params, lr=1e-2) for name, params in groups.items()}
+    before = [p.detach().clone() for p in agent.encoder.parameters()]
+    pearl.sac_update(agent, optimizers, replay, torch.arange(4), torch.Generator().manual_seed(0))
+    return any(not torch.equal(old, new) for old, new in zip(before, agent.encoder.parameters()))
+
+
+@pytest.mark.parametrize("fraction, encoder_learns", [(0.0, True), (1.0, False)])
+def test_prior_z_fraction_replaces_the_posterior_z(fraction: float, encoder_learns: bool) -> None:
+    # without the KL term, the encoder learns only through the z the critic sees: none when every z is from the prior
+    config = dataclasses.replace(pearl.PEARL_QUICK, kl_weight=0.0, prior_z_fraction=fraction)
+    assert _one_sac_update(config) == encoder_learns
 
 
 def test_adaptation_curve_shape_and_checkpoint_round_trip(tmp_path) -> None:
