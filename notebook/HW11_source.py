@@ -1073,7 +1073,7 @@ for family, tasks in fewshot_tasks.items():
 # On `flip`, RL², PEARL and MAML all reach ≈ 0.95-0.98 after one unit versus ≈ 0.45 for the task-agnostic
 # policy (paired differences of about +0.5 with intervals of ±0.06); RL² is already high in the first
 # episode because it identifies the sign within a few steps. On `target`, RL² (the provided model) beats the
-# agnostic policy by ≈ 0.24 after one episode and closes ≈ 90% of the gap to the oracle after two; PEARL
+# agnostic policy by ≈ 0.24 after one episode and closes ≈ 87% of the gap to the oracle after two; PEARL
 # gains ≈ 0.15 after one episode and closes about two thirds of the gap after two (≈ 0.73 against the
 # oracle's ≈ 0.83); MAML does not beat the agnostic policy. Fine-tuning
 # starts from a nearly deterministic policy trained for the *average* task: on flipped tasks the
