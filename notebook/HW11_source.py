@@ -799,6 +799,9 @@ grade.sac_actor_loss(sac_actor_loss)
 # include: solutions.pearl.sac_update
 
 
+# include: solutions.pearl.make_pearl_optimizers
+
+
 # include: solutions.pearl.train_pearl
 
 

@@ -553,6 +553,14 @@ def sac_update(
     }
 
 
+def make_pearl_optimizers(model: PEARLAgent, learning_rate: float) -> dict[str, torch.optim.Optimizer]:
+    """The three Adam optimisers of :func:`sac_update`: ``critic`` (encoder and both critics: the critic
+    loss trains the encoder), ``policy`` and ``alpha`` (the temperature)."""
+    critic = [*model.encoder.parameters(), *model.q1.parameters(), *model.q2.parameters()]
+    groups = {"critic": critic, "policy": list(model.policy.parameters()), "alpha": [model.log_alpha]}
+    return {name: torch.optim.Adam(params, lr=learning_rate) for name, params in groups.items()}
+
+
 def train_pearl(
     config: PEARLConfig = PEARL_HOMEWORK,
     family: str = "flip",
@@ -577,13 +585,7 @@ def train_pearl(
     tasks = meta_train_tasks(family, n=config.num_train_tasks)
     model = PEARLAgent(config).to(device)
     model.family = family
-    optimizers = {
-        "critic": torch.optim.Adam(
-            [*model.encoder.parameters(), *model.q1.parameters(), *model.q2.parameters()], lr=config.learning_rate
-        ),
-        "policy": torch.optim.Adam(model.policy.parameters(), lr=config.learning_rate),
-        "alpha": torch.optim.Adam([model.log_alpha], lr=config.learning_rate),
-    }
+    optimizers = make_pearl_optimizers(model, config.learning_rate)
     replay = MultiTaskReplay(config.num_train_tasks, config.replay_capacity, device)
     latent_dim = config.latent_dim
 

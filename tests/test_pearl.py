@@ -229,9 +229,7 @@ def _one_sac_update(config: pearl.PEARLConfig) -> tuple[bool, torch.Tensor]:
     batch = pearl.collect(agent, meta_test_tasks("target")[:4], torch.zeros(4, 1, agent.latent_dim), 1, seed=0)
     replay = pearl.MultiTaskReplay(num_tasks=4, capacity=1000)
     replay.add([0, 1, 2, 3], batch)
-    critic_params = [*agent.encoder.parameters(), *agent.q1.parameters(), *agent.q2.parameters()]
-    groups = {"critic": critic_params, "policy": list(agent.policy.parameters()), "alpha": [agent.log_alpha]}
-    optimizers = {name: torch.optim.Adam(params, lr=1e-2) for name, params in groups.items()}
+    optimizers = pearl.make_pearl_optimizers(agent, learning_rate=1e-2)
     before = [p.detach().clone() for p in agent.encoder.parameters()]
     seen: list[torch.Tensor] = []
     inputs = agent.inputs
