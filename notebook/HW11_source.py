@@ -1077,7 +1077,7 @@ for family, tasks in fewshot_tasks.items():
 # policy (paired differences of about +0.5 with intervals of ±0.06); RL² is already high in the first
 # episode because it identifies the sign within a few steps. On `target`, RL² (the provided model) beats the
 # agnostic policy by ≈ 0.24 after one episode and closes ≈ 87% of the gap to the oracle after two; PEARL
-# gains ≈ 0.15 after one episode and closes about two thirds of the gap after two (≈ 0.73 against the
+# gains ≈ 0.18 after one episode and closes about four fifths of the gap after two (≈ 0.77 against the
 # oracle's ≈ 0.83); MAML does not beat the agnostic policy. Fine-tuning
 # starts from a nearly deterministic policy trained for the *average* task: on flipped tasks the
 # probability of the correct action is tiny, so policy-gradient steps barely move it. MAML's

@@ -95,10 +95,12 @@ class PEARLConfig:
     target_entropy_fraction: float = 0.3  # target entropy = fraction * log(num_actions)
     max_grad_norm: float = 10.0
     greedy_evaluation: bool = True  # meta-test acts with argmax pi(a | s, z)
-    # model selection (hw11_utils.selection): every eval_every iterations, the mean return after one
-    # episode of context on the first selection_tasks meta-training tasks; the best weights are returned
+    # model selection (hw11_utils.selection): every eval_every iterations, the mean return after
+    # selection_episodes episodes of context on the first selection_tasks meta-training tasks; the best
+    # weights are returned
     eval_every: int = 5
     selection_tasks: int = 50
+    selection_episodes: int = 1
 
 
 PEARL_QUICK = PEARLConfig(  # seconds: learns to balance in the `target` family (used by the tests)
@@ -135,10 +137,13 @@ PEARL_HOMEWORK_COURSE = dataclasses.replace(PEARL_HOMEWORK, prior_z_fraction=0.2
 #: rate (1e-3, annealed to 3e-4 instead of 1e-4) for 200 iterations: twice the gradient steps, faster
 #: target critics (tau 0.05) and a shorter horizon (gamma 0.98). After two episodes on held-out tasks:
 #: 0.658 -> 0.728 (seed 0; tau and gamma alone 0.703, the steps and the anneal alone 0.719, 300 iterations
-#: alone 0.679); over 5 seeds 0.663 ± 0.045 -> 0.729 ± 0.034, 68% of the oracle - agnostic gap.
+#: alone 0.679); over 5 seeds 0.663 ± 0.045 -> 0.729 ± 0.034, 68% of the oracle - agnostic gap. Wider
+#: networks (256 x 256) on half the RL batch (32 transitions per task, so a step costs about as much), with
+#: the weights chosen by the return after two episodes (the criterion on ``target``): seed 0 0.728 -> 0.769
+#: (256 x 256 with the full batch 0.760 in 487 s; 192 x 192 0.745; 64 gradient steps 0.734; 130 iterations 0.731).
 PEARL_HOMEWORK_TARGET = PEARLConfig(
-    learning_rate=1e-3, final_learning_rate=3e-4, num_iterations=200, gradient_steps_per_iteration=80,
-    tau=0.05, gamma=0.98,
+    hidden_sizes=(256, 256), batch_size=32, learning_rate=1e-3, final_learning_rate=3e-4, num_iterations=200,
+    gradient_steps_per_iteration=80, tau=0.05, gamma=0.98, selection_episodes=2,
 )
 
 
@@ -634,8 +639,10 @@ def train_pearl(
         history["wall_time"].append(time.perf_counter() - start)
         bar.set_postfix(prior=f"{history['prior_return'][-1]:.2f}", post=f"{history['normalised_return'][-1]:.2f}")
         if should_evaluate(iteration, config.num_iterations, config.eval_every):
-            curve = pearl_adaptation_curve(model, selection_tasks, num_units=1, seed=SELECTION_SEED, device=device)
-            best.update(model, curve[:, 1].mean(), iteration)
+            curve = pearl_adaptation_curve(
+                model, selection_tasks, num_units=config.selection_episodes, seed=SELECTION_SEED, device=device
+            )
+            best.update(model, curve[:, -1].mean(), iteration)
             model.train()
     bar.close()
     if best.iteration is not None:

@@ -280,3 +280,23 @@ def test_quick_training_improves_over_initial_policy(family: str) -> None:
     assert len(history["normalised_return"]) == pearl.PEARL_QUICK.num_iterations
     trained = pearl.pearl_adaptation_curve(model, tasks, num_units=1).mean()
     assert trained > initial + 0.2, f"PEARL_QUICK training should learn to balance: {initial:.3f} -> {trained:.3f}"
+
+
+def test_model_selection_scores_the_return_after_selection_episodes(monkeypatch) -> None:
+    """With ``selection_episodes`` = 2 each selection evaluation runs two episodes of context and
+    scores the third episode's return (the criterion on ``target``), not the first adapted one."""
+    calls: list[int] = []
+
+    def fake_curve(model, tasks, num_units=3, seed=0, device="cpu"):
+        calls.append(num_units)
+        curve = np.zeros((len(tasks), num_units + 1))
+        curve[:, -1] = len(calls)  # later evaluations score higher in the last column only
+        curve[:, 1] = -float(len(calls))  # and lower after one episode
+        return curve
+
+    monkeypatch.setattr(pearl, "pearl_adaptation_curve", fake_curve)
+    config = dataclasses.replace(pearl.PEARL_QUICK, num_iterations=4, gradient_steps_per_iteration=1,
+                                 eval_every=2, selection_episodes=2)
+    _, history = pearl.train_pearl(config, "target", seed=0, progress=False)
+    assert calls == [2, 2]
+    assert history["selection"] == [(1, 1.0), (3, 2.0)] and history["selected_iteration"] == 3
