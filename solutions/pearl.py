@@ -141,6 +141,8 @@ PEARL_HOMEWORK_COURSE = dataclasses.replace(PEARL_HOMEWORK, prior_z_fraction=0.2
 #: networks (256 x 256) on half the RL batch (32 transitions per task, so a step costs about as much), with
 #: the weights chosen by the return after two episodes (the criterion on ``target``): seed 0 0.728 -> 0.769
 #: (256 x 256 with the full batch 0.760 in 487 s; 192 x 192 0.745; 64 gradient steps 0.734; 130 iterations 0.731).
+#: Over 5 seeds 0.765 ± 0.013 with one thread (80% of the gap, 4/5 seeds, 313-324 s of training) and 0.762 ± 0.017
+#: with two (75%, 3/5 seeds, 237-273 s).
 PEARL_HOMEWORK_TARGET = PEARLConfig(
     hidden_sizes=(256, 256), batch_size=32, learning_rate=1e-3, final_learning_rate=3e-4, num_iterations=200,
     gradient_steps_per_iteration=80, tau=0.05, gamma=0.98, selection_episodes=2,
