@@ -11,3 +11,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def course_grading(tmp_path_factory):
+    """Every submission of tests/course_grading.py graded by one real ``tools.grade`` run (minutes)."""
+    from tests.course_grading import grade_course
+
+    return grade_course(tmp_path_factory.mktemp("course"))

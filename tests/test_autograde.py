@@ -1,8 +1,8 @@
 """Real nbgrader end to end: autograde the solution, the untouched release and buggy submissions.
 
-All submissions are graded by one ``python -m tools.grade --workers 2`` run (two nbgrader processes,
-each with its own gradebook, merged), with a 45 s per-cell timeout so that the infinite loop stays
-cheap. A few of them are graded again in two shards of one worker each and merged: the grades
+All submissions are graded by the session's one ``python -m tools.grade --workers 2`` run
+(tests/course_grading.py, shared with tests/test_feedback.py), with a 45 s per-cell timeout so that
+the infinite loop stays cheap. A few of them are graded again in two shards of one worker each and merged: the grades
 must be the same. To test a new mutation, register it in ``tools.mutate.MUTATIONS`` and add its
 expected autograded scores to ``EXPECTED`` below.
 """
@@ -18,13 +18,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.course_grading import SUBMISSIONS, UNREADABLE, run_grade
 from tools import config
-from tools.mutate import MUTATIONS, make_submission
-from tools.nbgrader_course import write_notebook
+from tools.mutate import MUTATIONS
 
 pytestmark = pytest.mark.e2e  # minutes of real nbgrader: `python -m pytest -m "not e2e"` skips it
 
-TIMEOUT_S = 45  # per cell: well above the slowest hidden test (a seeded training check, ~10 s)
 SOURCE = nbformat.read(config.REPO_ROOT / config.SOURCE_NOTEBOOK, as_version=4)
 POINTS = {
     cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
@@ -58,37 +57,16 @@ EXPECTED: dict[str, dict[str, float] | None] = {
 }
 GRADED = sorted(name for name, expected in EXPECTED.items() if expected is not None)
 assert set(MUTATIONS) <= set(EXPECTED), f"give the expected scores of {set(MUTATIONS) - set(EXPECTED)}"
+assert set(EXPECTED) <= set(SUBMISSIONS)
 # graded again with one worker, in two shards: a correct, a wrong, an empty and an unreadable one
-REGRADED = ["solution", "returns_ignore_dones", "release", "not_a_notebook"]
-
-
-def _grade(submissions: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "tools.grade", str(submissions), "--out", str(out), "--timeout", str(TIMEOUT_S)]
-    return subprocess.run(
-        [*command, *options], cwd=config.REPO_ROOT, capture_output=True, text=True, timeout=1800
-    )
+REGRADED = ["solution", "returns_ignore_dones", "release", UNREADABLE]
 
 
 @pytest.fixture(scope="module")
-def submissions(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("autograde") / "submissions"
-    release = nbformat.read(config.REPO_ROOT / config.RELEASE_NOTEBOOK, as_version=4)
-    solution = nbformat.read(config.REPO_ROOT / config.SOLUTION_NOTEBOOK, as_version=4)
-    for name in EXPECTED:
-        notebook = make_submission(release, solution, "solution" if name == "solution_again" else name)
-        write_notebook(notebook, folder / name / "HW11.ipynb")
-    (folder / "not_a_notebook").mkdir()
-    (folder / "not_a_notebook" / "HW11.ipynb").write_text("{ this is not json")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def graded(submissions) -> tuple[dict, Path]:
-    out = submissions.parent / "out"
-    result = _grade(submissions, out, "--workers", "2")
+def graded(course_grading) -> tuple[dict, Path]:
     # exit status 1: some submission could not be graded (the unreadable one, the uninterruptible loop)
-    assert result.returncode == 1, result.stdout + result.stderr
-    return json.loads((out / "report.json").read_text()), out
+    assert course_grading.returncode == 1, course_grading.log
+    return course_grading.report, course_grading.out
 
 
 def _autograded(report: dict, student: str) -> dict[str, float]:
@@ -170,11 +148,11 @@ def test_locked_cell_edit_is_flagged_and_restored(graded):
 
 def test_failing_submissions_are_reported_and_do_not_stop_the_others(graded):
     report, out = graded
-    assert report["not_a_notebook"]["status"] == "error" and report["not_a_notebook"]["score"] == 0.0
-    assert "unreadable notebook" in report["not_a_notebook"]["error"]
+    assert report[UNREADABLE]["status"] == "error" and report[UNREADABLE]["score"] == 0.0
+    assert "unreadable notebook" in report[UNREADABLE]["error"]
     assert "CellTimeoutError" in report["uninterruptible_loop"]["error"]
-    graded_students = {s for s, e in report.items() if e["status"] == "graded"}
-    assert graded_students == set(GRADED)
+    failed = {s for s, e in report.items() if e["status"] != "graded"}
+    assert failed == {UNREADABLE, "uninterruptible_loop"}  # every other submission of the run was graded
     rows = (out / "grades.csv").read_text().splitlines()
     assert {row.split(",")[3] for row in rows[1:]} >= set(GRADED)
     assert all((out / "feedback" / s / "HW11.html").exists() for s in GRADED)
@@ -198,15 +176,16 @@ def test_solution_has_no_false_flags_and_answers_are_pending(graded):
     assert report["release"]["pending_manual_grade"] == []  # an unchanged stub gets 0 automatically
 
 
-def test_one_worker_in_two_shards_merged_gives_the_same_grades_as_two_workers(graded, submissions):
+def test_one_worker_in_two_shards_merged_gives_the_same_grades_as_two_workers(graded, course_grading):
     report, out = graded
+    submissions = course_grading.submissions
     subset = submissions.parent / "subset"
     subset.mkdir()
     for name in REGRADED:
         (subset / name).symlink_to(submissions / name, target_is_directory=True)
     parts = [submissions.parent / f"shard_{index}" for index in (1, 2)]
     for index, part in enumerate(parts, start=1):
-        result = _grade(subset, part, "--workers", "1", "--shard", f"{index}/2")
+        result = run_grade(subset, part, "--workers", "1", "--shard", f"{index}/2")
         assert result.returncode in (0, 1), result.stdout + result.stderr
     shards = [set(json.loads((part / "report.json").read_text())) for part in parts]
     assert not shards[0] & shards[1] and shards[0] | shards[1] == set(REGRADED)

@@ -1,7 +1,8 @@
 """Real nbgrader: correct code never scores 0, one mistake costs only its own cells, and the feedback pages
 never show hidden code.
 
-One ``python -m tools.grade`` run grades the blank release, the two corpora of correct-but-different
+The session's one ``python -m tools.grade`` run (tests/course_grading.py, shared with tests/test_autograde.py)
+grades, among others, the blank release, the two corpora of correct-but-different
 implementations (``tools/variants.py``; some of their graded cells trigger torch warnings), a solution whose
 ``discounted_returns`` loops forever, and a solution whose ``meta_loss`` makes the reference ``inner_step``
 crash (``tools.mutate.SLOW_MUTATIONS``). Then ``tools.scan_release.scan_feedback`` scans the feedback.
@@ -9,23 +10,17 @@ crash (``tools.mutate.SLOW_MUTATIONS``). Then ``tools.scan_release.scan_feedback
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tests.course_grading import SUBMISSIONS
 from tools import config
-from tools.mutate import make_submission
-from tools.nbgrader_course import write_notebook
 from tools.scan_release import scan_feedback
-from tools.variants import VARIANTS, make_variant
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT_S = 45  # per cell, as in tests/test_autograde.py: above every visible-check + grader time limit
 SOURCE = nbformat.read(config.REPO_ROOT / config.SOURCE_NOTEBOOK, as_version=4)
 POINTS = {
     cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
@@ -39,33 +34,14 @@ EXPECTED_LOST = {
     "meta_loss_crashes_in_reference": {"meta_loss_tests", "maml_training_tests"},
     "release": set(POINTS),
 }
+assert set(EXPECTED_LOST) <= set(SUBMISSIONS)
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> tuple[dict, Path, Path]:
-    root = tmp_path_factory.mktemp("feedback")
-    release = nbformat.read(config.REPO_ROOT / config.RELEASE_NOTEBOOK, as_version=4)
-    solution = nbformat.read(config.REPO_ROOT / config.SOLUTION_NOTEBOOK, as_version=4)
-    submissions = root / "submissions"
-    for name in EXPECTED_LOST:
-        notebook = (
-            make_variant(release, solution, name) if name in VARIANTS else make_submission(release, solution, name)
-        )
-        write_notebook(notebook, submissions / name / "HW11.ipynb")
-    command = [
-        sys.executable,
-        "-m",
-        "tools.grade",
-        str(submissions),
-        "--out",
-        str(root / "out"),
-        "--timeout",
-        str(TIMEOUT_S),
-    ]
-    result = subprocess.run(command, cwd=config.REPO_ROOT, capture_output=True, text=True, timeout=1800)
-    report = json.loads((root / "out" / "report.json").read_text())
-    assert all(entry["status"] == "graded" for entry in report.values()), result.stdout + result.stderr
-    return report, root / "out", submissions
+def graded(course_grading) -> tuple[dict, Path, Path]:
+    report = course_grading.report
+    assert all(report[name]["status"] == "graded" for name in EXPECTED_LOST), course_grading.log
+    return report, course_grading.out, course_grading.submissions
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED_LOST))
