@@ -36,10 +36,11 @@ def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float)
         float tensor [..., T], same shape and dtype as rewards: the returns G_t.
     """
     ### BEGIN SOLUTION
+    discounts = gamma * (1.0 - dones)  # gamma inside an episode, 0 at its last step
     next_return = torch.zeros_like(rewards[..., 0])
     returns_reversed = []
-    for t in reversed(range(rewards.shape[-1])):
-        next_return = rewards[..., t] + gamma * next_return * (1.0 - dones[..., t])
+    for reward, discount in zip(reversed(rewards.unbind(-1)), reversed(discounts.unbind(-1))):
+        next_return = reward + discount * next_return
         returns_reversed.append(next_return)
     return torch.stack(returns_reversed[::-1], dim=-1)
     ### END SOLUTION

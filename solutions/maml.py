@@ -33,10 +33,9 @@ from typing import Union
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.func import vmap
 from tqdm.auto import tqdm
 
-from hw11_utils.networks import MLP, functional_forward, param_dict
+from hw11_utils.networks import MLP, functional_forward, param_dict, stacked_forward
 from hw11_utils.rl_math import masked_mean, normalize_advantages, policy_gradient_surrogate
 from hw11_utils.rollouts import PolicyFn, RolloutBatch, StepInput, feedforward, sample_rollouts
 from hw11_utils.selection import SELECTION_SEED, BestWeights, should_evaluate
@@ -168,18 +167,17 @@ def per_task_feedforward(
 
     ``sample_rollouts(..., carry_state=False)`` lays its N = K * E environments out task-major
     (task 0's E episodes first), so observations [N, 4] are viewed as [K, E, 4] and the K parameter
-    dicts are applied at once with ``torch.func.vmap``. Parameters are detached (sampling needs no
-    gradient); observations are moved to the parameters' device.
+    dicts are applied at once (:func:`~hw11_utils.networks.stacked_forward`). Parameters are detached
+    (sampling needs no gradient); observations are moved to the parameters' device.
     """
     names = list(params_per_task[0])
     stacked = {name: torch.stack([params[name].detach() for params in params_per_task]) for name in names}
     device = stacked[names[0]].device
     num_tasks = len(params_per_task)
-    forward_per_task = vmap(lambda params, obs: functional_forward(policy, params, obs))
 
     def policy_fn(step: StepInput) -> tuple[Tensor, None]:
         obs = step.obs.to(device).view(num_tasks, episodes_per_task, -1)
-        return forward_per_task(stacked, obs).reshape(num_tasks * episodes_per_task, -1), None
+        return stacked_forward(policy, stacked, obs).reshape(num_tasks * episodes_per_task, -1), None
 
     return policy_fn
 

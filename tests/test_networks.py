@@ -10,6 +10,7 @@ from hw11_utils.networks import (
     TransitionEncoder,
     functional_forward,
     param_dict,
+    stacked_forward,
     transition_features,
 )
 
@@ -72,6 +73,47 @@ def test_meta_gradient_flows_through_adapted_params():
     c = x1.dot(x2) + 1.0
     torch.testing.assert_close(grad_w, (x2 - a * c * x1).view(1, 3))
     torch.testing.assert_close(grad_b, (1.0 - a * c).view(1))
+
+
+def _stacked_params(module, num_sets):
+    generator = torch.Generator().manual_seed(1)
+    return {
+        name: torch.stack([p.detach() + 0.1 * torch.randn(p.shape, generator=generator) for _ in range(num_sets)])
+        for name, p in module.named_parameters()
+    }
+
+
+@pytest.mark.parametrize("input_shape", [(6, 4), (6, 5, 4), (6, 2, 3, 4)])
+def test_stacked_forward_of_an_mlp_is_bitwise_the_vmap_of_functional_forward(input_shape):
+    net = MLP(4, 3, hidden_sizes=(16, 8))
+    stacked = _stacked_params(net, input_shape[0])
+    inputs = torch.randn(input_shape)
+    expected = torch.func.vmap(lambda params, x: functional_forward(net, params, x))(stacked, inputs)
+    result = stacked_forward(net, stacked, inputs)
+    assert result.shape == (*input_shape[:-1], 3)
+    assert torch.equal(result, expected)
+    for k in range(input_shape[0]):  # and each entry is its own parameter set
+        own = {name: value[k] for name, value in stacked.items()}
+        assert torch.allclose(result[k], functional_forward(net, own, inputs[k]), atol=1e-6)
+
+
+def test_stacked_forward_falls_back_to_vmap_for_other_modules():
+    class Scaled(nn.Module):  # not a Sequential: goes through vmap
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return 2.0 * self.linear(x)
+
+    layer_norm_net = nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3))  # a layer with parameters of its own
+    for net in (Scaled(), layer_norm_net):
+        stacked = _stacked_params(net, 3)
+        inputs = torch.randn(3, 5, 4)
+        for k in range(3):
+            own = {name: value[k] for name, value in stacked.items()}
+            assert torch.allclose(stacked_forward(net, stacked, inputs)[k], functional_forward(net, own, inputs[k]),
+                                  atol=1e-6)
 
 
 def test_gru_core_shapes():
