@@ -233,7 +233,10 @@ def test_real_student_tree_passes_the_scan(student_tree):
 @pytest.mark.parametrize(
     "relative, text",
     [
-        ("hw11_utils/leak.py", "    discounts = gamma * (1.0 - dones)  # gamma inside an episode, 0 at its last step\n"),
+        (
+            "hw11_utils/leak.py",
+            "    discounts = gamma * (1.0 - dones)  # gamma inside an episode, 0 at its last step\n",
+        ),
         ("hw11_utils/leak.py", "from solutions.common import discounted_returns\n"),
         ("hw11_utils/leak.py", "import solutions\n"),
         ("README.md", "see hw11_grading\n"),
