@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
+import json
+import re
+import shutil
+import subprocess
 
 import matplotlib
 
@@ -11,6 +17,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from hw11_utils import plots  # noqa: E402
 from hw11_utils.animation import adaptation_animation_html, episode_states  # noqa: E402
@@ -82,7 +89,44 @@ def test_the_adaptation_animation_renders_to_html():
     short, long = rng.normal(0, 0.05, size=(5, 4)), rng.normal(0, 0.05, size=(13, 4))
     html = adaptation_animation_html({"RL²": (short, long), "PEARL": (long, short)}, task, title="target",
                                      every=4)
-    assert "<script" in html and "data:image/png;base64" in html
-    assert html.count("data:image/png;base64") >= 4  # frames 0, 4, 8, 12
+    frames = re.findall(r'"data:image/png;base64,([A-Za-z0-9+/=]+)"', html.split("<script>")[1])
+    assert len(frames) == 4  # steps 0, 4, 8 and 12 (the longest episode's last state)
+    first, last = (np.asarray(Image.open(io.BytesIO(base64.b64decode(frame)))) for frame in (frames[0], frames[-1]))
+    assert first.ndim == 3 and first.shape[2] == 3 and first.shape == last.shape
+    assert not np.array_equal(first, last)  # the panels move between frames
     with pytest.raises(ValueError):
         adaptation_animation_html({}, task)
+
+
+PLAYER_HARNESS = """
+const vm = require("vm");
+const html = require("fs").readFileSync(0, "utf8");
+const script = html.split("<script>")[1].split("</script>")[0];
+const image = {src: null}, slider = {value: "0"}, button = {innerHTML: ""};
+const root = {querySelector: (tag) => ({img: image, input: slider, button: button})[tag]};
+let tick = null;
+const context = {document: {getElementById: () => root}, Number: Number,
+                 setInterval: (f) => { tick = f; return 1; }, clearInterval: () => { tick = null; }};
+vm.runInNewContext(script, context);
+const seen = [];
+button.onclick();
+while (tick !== null) {
+  const before = Number(slider.value);
+  tick();
+  if (Number(slider.value) !== before) seen.push(Number(slider.value));
+}
+slider.value = "1"; slider.oninput();
+console.log(JSON.stringify({seen: seen, after_slider: image.src.length, playing: tick !== null}));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the player's JavaScript")
+def test_the_animation_player_plays_every_frame_once_and_the_slider_seeks():
+    rng = np.random.default_rng(0)
+    states = rng.normal(0, 0.05, size=(13, 4))
+    html = adaptation_animation_html({"RL²": (states, states[:5])}, Task(action_sign=-1.0), every=4)
+    result = subprocess.run(["node", "-e", PLAYER_HARNESS], input=html, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    played = json.loads(result.stdout)
+    assert played["seen"] == [1, 2, 3]  # from frame 0 to the last frame, then it stops
+    assert played["after_slider"] > 100 and not played["playing"]
