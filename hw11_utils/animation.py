@@ -111,7 +111,7 @@ def render_adaptation_frames(
     fig = Figure(figsize=(6.4, 2.1 * len(names) + 0.5), dpi=72)
     canvas = FigureCanvasAgg(fig)
     axes = fig.subplots(len(names), 2, squeeze=False)
-    panels = []  # (moving artists, image, caption, states) per panel
+    panels = []  # (image, caption, states) per panel
     for row, name in enumerate(names):
         for column, states in enumerate(rows[name]):
             ax = axes[row, column]
@@ -120,10 +120,9 @@ def render_adaptation_frames(
             ax.set_title(f"{name}: {COLUMNS[column]}", fontsize=9)
             image = ax.imshow(_frame(states[0], task, shrink))
             caption = ax.text(0.02, 0.04, "", transform=ax.transAxes, fontsize=8)
-            moving = (image, caption, *ax.spines.values())  # the spines lie over the image's edge
-            for artist in moving:
+            for artist in _moving_artists(image, caption):
                 artist.set_animated(blit)
-            panels.append((moving, image, caption, states))
+            panels.append((image, caption, states))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -131,20 +130,25 @@ def render_adaptation_frames(
     background = canvas.copy_from_bbox(fig.bbox)
     frames = []
     for step in steps:
-        for _, image, caption, states in panels:
+        for image, caption, states in panels:
             last = len(states) - 1
             image.set_data(_frame(states[min(step, last)], task, shrink))
             caption.set_text(f"step {min(step, last)}" if step < last or last >= episode_length
                              else f"fell after {last} steps")
         if blit:
             canvas.restore_region(background)
-            for moving, image, _, _ in panels:
-                for artist in moving:
+            for image, caption, _ in panels:
+                for artist in _moving_artists(image, caption):
                     image.axes.draw_artist(artist)
         else:
             canvas.draw()
         frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
     return frames
+
+
+def _moving_artists(image: Any, caption: Any) -> tuple:
+    """What a frame redraws in a panel: its image, its caption and the spines that lie over the image's edge."""
+    return (image, caption, *image.axes.spines.values())
 
 
 def _png_base64(pixels: np.ndarray) -> str:
