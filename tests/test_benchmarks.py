@@ -4,6 +4,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -59,3 +61,68 @@ def test_config_lookup_prefers_the_family_then_the_course_config():
         assert pearl_adapter.config(family, quick=False) == pearl.PEARL_HOMEWORK_COURSE
         assert pearl_adapter.config(family, quick=True) == pearl.PEARL_QUICK
         assert rl2_adapter.config(family, quick=False) == rl2.RL2_HOMEWORK  # rl2 has no course config
+
+
+def family_result(few_shot, family: str, unit_values: dict) -> object:
+    """A FamilyResult whose methods have flat curves [seeds, 2 tasks, 4 units] with per-seed value v at unit >= 1."""
+    from hw11_utils.evaluation import few_shot_table
+
+    results = {}
+    for method, values in unit_values.items():
+        curves = np.repeat(np.asarray(values, dtype=float)[:, None, None], 2, axis=1).repeat(4, axis=2)
+        results[method] = few_shot.MethodResult(method, curves=curves)
+    table = few_shot_table({r.label: r.curves for r in results.values()})
+    return few_shot.FamilyResult(family, results, 1.0, table, num_seeds=len(next(iter(unit_values.values()))))
+
+
+def target_check(few_shot, pearl_values, agnostic_values, oracle_values) -> tuple[str, str]:
+    family = family_result(few_shot, "target", {"pearl": pearl_values, "agnostic": agnostic_values,
+                                                 "oracle": oracle_values})
+    (check,) = [c for c in few_shot.acceptance({"target": family}, num_units=3) if "target: PEARL >=" in c[1]]
+    return check
+
+
+def test_target_bar_uses_the_references_mean_over_their_seeds():
+    few_shot = load("few_shot")
+    agnostic, oracle = [0.5] * 5, [0.78, 0.80, 0.82, 0.84, 0.86]  # mean 0.82: bar 0.5 + 0.75 * 0.32 = 0.74
+    status, text = target_check(few_shot, [0.73, 0.75, 0.76, 0.745, 0.76], agnostic, oracle)
+    # against the oracle's own seed (bars 0.71, 0.725, 0.74, 0.755, 0.77) seeds 3 and 4 would miss (3/5);
+    # against the mean bar only seed 0 misses
+    assert status == "PASS" and "4/5 seeds" in text and "vs 0.740" in text and "0.730" in text
+    status, text = target_check(few_shot, [0.745, 0.75, 0.735, 0.72, 0.73], agnostic, oracle)
+    assert status == "FAIL" and "2/5 seeds" in text
+    assert target_check(few_shot, [0.7] * 5, [0.5] * 5, [0.9] * 5)[0] == "FAIL"  # bar 0.8
+
+
+def test_flip_maml_target_uses_the_agnostic_mean():
+    few_shot = load("few_shot")
+    family = family_result(few_shot, "flip", {"maml": [0.7, 0.7, 0.7, 0.7, 0.64],
+                                               "agnostic": [0.3, 0.4, 0.5, 0.45, 0.35]})  # mean 0.4 + 0.2
+    (check,) = [c for c in few_shot.acceptance({"flip": family}, num_units=3) if "MAML >= agnostic" in c[1]]
+    assert check[0] == "PASS" and "5/5 seeds" in check[1] and "vs 0.400 + 0.2" in check[1]
+
+
+def test_mean_curve_averages_the_eval_seeds_per_task():
+    import argparse
+
+    few_shot = load("few_shot")
+
+    class Adapter:
+        seeds = []
+
+        def adaptation_curve(self, model, tasks, num_units, seed, device):
+            self.seeds.append(seed)
+            return np.full((len(tasks), num_units + 1), float(seed)) + np.arange(len(tasks))[:, None]
+
+    adapter = Adapter()
+    args = argparse.Namespace(num_units=2, eval_seed=3, eval_seeds=4, device="cpu")
+    curve = few_shot.mean_curve(adapter, None, ["a", "b"], args)
+    assert adapter.seeds == [3, 4, 5, 6]
+    np.testing.assert_allclose(curve, [[4.5, 4.5, 4.5], [5.5, 5.5, 5.5]])
+
+
+def test_seed_checkpoint_names():
+    few_shot = load("few_shot")
+    path = Path("ckpt") / "pearl_target.pt"
+    assert few_shot.seed_checkpoint(path, 0) == path
+    assert few_shot.seed_checkpoint(path, 3) == Path("ckpt") / "pearl_target_seed3.pt"
