@@ -14,10 +14,11 @@ method whose rollouts are a :class:`~hw11_utils.rollouts.RolloutBatch` can be sh
 from __future__ import annotations
 
 import base64
+import html
 import io
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -194,11 +195,19 @@ def _player_html(frames: Sequence[str], fps: int) -> str:
 </div>"""
 
 
+def frames_player_html(frames: Sequence[np.ndarray], fps: int = 50, title: Optional[str] = None) -> str:
+    """RGB frames (uint8 [H, W, 3] each) as the same self-contained HTML player, with an optional title."""
+    if len(frames) == 0:
+        raise ValueError("an animation needs at least one frame")
+    heading = f'<div style="font-weight:bold">{html.escape(title)}</div>\n' if title else ""
+    return heading + _player_html([_png_base64(frame) for frame in frames], fps)
+
+
 def adaptation_animation(rows: Mapping[str, Sequence[np.ndarray]], task: Task, **kwargs: Any) -> Union[Any, str]:
     """:func:`adaptation_animation_html` as an ``IPython.display.HTML`` object (the HTML string without IPython)."""
-    html = adaptation_animation_html(rows, task, **kwargs)
+    markup = adaptation_animation_html(rows, task, **kwargs)
     try:
         from IPython.display import HTML
     except ImportError:  # pragma: no cover - IPython is there in every notebook
-        return html
-    return HTML(html)
+        return markup
+    return HTML(markup)

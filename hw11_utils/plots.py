@@ -213,33 +213,20 @@ def show_frames(
 
 
 def animate_frames(frames: Sequence[np.ndarray], fps: int = 50, title: Optional[str] = None) -> Any:
-    """A matplotlib animation of RGB frames as HTML (display it in a notebook with ``IPython.display``).
+    """RGB frames as an HTML animation (the player of :mod:`hw11_utils.animation`: the first frame, a
+    slider and play/pause); display it in a notebook with ``IPython.display``.
 
     Returns:
         an ``IPython.display.HTML`` object if IPython is installed, else the HTML string.
     """
-    from matplotlib import animation
+    from hw11_utils.animation import frames_player_html
 
-    if len(frames) == 0:
-        raise ValueError("animate_frames needs at least one frame")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.axis("off")
-    if title:
-        ax.set_title(title)
-    image = ax.imshow(frames[0])
-
-    def update(i: int):
-        image.set_data(frames[i])
-        return (image,)
-
-    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000 / fps, blit=True)
-    html = anim.to_jshtml(fps=fps)
-    plt.close(fig)
+    markup = frames_player_html(frames, fps=fps, title=title)
     try:
         from IPython.display import HTML
     except ImportError:  # pragma: no cover - IPython is there in every notebook
-        return html
-    return HTML(html)
+        return markup
+    return HTML(markup)
 
 
 def rollout_frames(policy: Any, task: Any, num_steps: int = 200, seed: int = 0, every: int = 1) -> list[np.ndarray]:

@@ -122,7 +122,10 @@ def test_plots_return_figures_and_save(tmp_path):
     frames = plots.rollout_frames(oracle_controller([task]), task, num_steps=20, every=10)
     assert len(frames) == 3 and frames[0].shape == (400, 600, 3)
     assert len(plots.show_frames(frames, titles=["a", "b", "c"]).axes) == 3
-    assert "<script" in str(getattr(plots.animate_frames(frames[:2]), "data", ""))
+    markup = str(getattr(plots.animate_frames(frames[:2], title="a < b"), "data", ""))  # img + 2 in the player
+    assert "<script" in markup and markup.count('"data:image/png;base64,') == 1 + 2 and "a &lt; b" in markup
+    with pytest.raises(ValueError, match="at least one frame"):
+        plots.animate_frames([])
     plt.close("all")
 
 
