@@ -80,7 +80,7 @@ def adaptation_animation_html(
     """
     frames = render_adaptation_frames(rows, task, title=title, every=every, shrink=shrink,
                                       episode_length=episode_length)
-    return _player_html([_png_base64(frame) for frame in frames], fps)
+    return frames_player_html(frames, fps)
 
 
 def render_adaptation_frames(
@@ -205,7 +205,11 @@ def frames_player_html(frames: Sequence[np.ndarray], fps: int = 50, title: Optio
 
 def adaptation_animation(rows: Mapping[str, Sequence[np.ndarray]], task: Task, **kwargs: Any) -> Union[Any, str]:
     """:func:`adaptation_animation_html` as an ``IPython.display.HTML`` object (the HTML string without IPython)."""
-    markup = adaptation_animation_html(rows, task, **kwargs)
+    return as_html(adaptation_animation_html(rows, task, **kwargs))
+
+
+def as_html(markup: str) -> Union[Any, str]:
+    """``IPython.display.HTML(markup)``, or the string itself where IPython is not installed."""
     try:
         from IPython.display import HTML
     except ImportError:  # pragma: no cover - IPython is there in every notebook

@@ -219,14 +219,9 @@ def animate_frames(frames: Sequence[np.ndarray], fps: int = 50, title: Optional[
     Returns:
         an ``IPython.display.HTML`` object if IPython is installed, else the HTML string.
     """
-    from hw11_utils.animation import frames_player_html
+    from hw11_utils.animation import as_html, frames_player_html
 
-    markup = frames_player_html(frames, fps=fps, title=title)
-    try:
-        from IPython.display import HTML
-    except ImportError:  # pragma: no cover - IPython is there in every notebook
-        return markup
-    return HTML(markup)
+    return as_html(frames_player_html(frames, fps=fps, title=title))
 
 
 def rollout_frames(policy: Any, task: Any, num_steps: int = 200, seed: int = 0, every: int = 1) -> list[np.ndarray]:
