@@ -509,7 +509,7 @@ def acceptance(families: dict[str, FamilyResult], num_units: int) -> list[tuple[
         seed-to-seed spread to every verdict (the oracle's on target: ± 0.028, 0.75 of it in the bar).
         ``passes(value, refs)`` gets one seed's mean return after ``unit`` units and reference -> its mean after
         ``unit`` units; ``describe(value, refs)`` gets the mean over seeds and the same references."""
-        why = missing(family, method, *references) or (None if num_units >= 2 else "needs num_units >= 2")
+        why = missing(family, method, *references) or (None if num_units >= unit else f"needs num_units >= {unit}")
         if why:
             checks.append(("N/A", f"{label} ({why})"))
             return

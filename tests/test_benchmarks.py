@@ -102,6 +102,16 @@ def test_flip_maml_target_uses_the_agnostic_mean():
     assert check[0] == "PASS" and "5/5 seeds" in check[1] and "vs 0.400 + 0.2" in check[1]
 
 
+def test_per_seed_targets_need_only_the_unit_they_judge():
+    few_shot = load("few_shot")
+    family = family_result(few_shot, "flip", {"pearl": [0.95] * 5})
+    (flip,) = [c for c in few_shot.acceptance({"flip": family}, num_units=1) if "flip: PEARL >= 0.9" in c[1]]
+    assert flip[0] == "PASS" and "5/5 seeds" in flip[1]  # judged after one episode: one unit is enough
+    target = family_result(few_shot, "target", {"pearl": [0.8] * 5, "agnostic": [0.5] * 5, "oracle": [0.8] * 5})
+    (gap,) = [c for c in few_shot.acceptance({"target": target}, num_units=1) if "target: PEARL >=" in c[1]]
+    assert gap[0] == "N/A" and "needs num_units >= 2" in gap[1]
+
+
 def test_mean_curve_averages_the_eval_seeds_per_task():
     import argparse
 
