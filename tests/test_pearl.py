@@ -270,7 +270,7 @@ def test_adaptation_curve_shape_and_checkpoint_round_trip(tmp_path) -> None:
     np.testing.assert_allclose(pearl.pearl_adaptation_curve(loaded, tasks, num_units=2, seed=3), curve)
 
 
-def _first_episode_z(monkeypatch, scale: float, train: bool) -> list[torch.Tensor]:
+def _collected_z(monkeypatch, scale: float, train: bool) -> list[torch.Tensor]:
     """The z of every ``collect`` call of a meta-test curve or a one-iteration training (no model selection)
     with a PEARL_QUICK agent whose ``exploration_scale`` is ``scale``."""
     seen: list[torch.Tensor] = []
@@ -294,10 +294,10 @@ def _first_episode_z(monkeypatch, scale: float, train: bool) -> list[torch.Tenso
 def test_exploration_scale_widens_only_the_first_meta_test_episode(monkeypatch) -> None:
     """Meta-test episode 1 acts on z ~ N(0, scale^2 I): the same draws as with scale 1, times the scale.
     Training's prior episodes keep the prior itself (the data the encoder learns from)."""
-    plain, wide = _first_episode_z(monkeypatch, 1.0, train=False), _first_episode_z(monkeypatch, 3.0, train=False)
+    plain, wide = _collected_z(monkeypatch, 1.0, train=False), _collected_z(monkeypatch, 3.0, train=False)
     torch.testing.assert_close(wide[0], 3.0 * plain[0])
     assert 0.7 < plain[0].std() < 1.3, f"episode 1 should act on N(0, I) draws, std {plain[0].std():.2f}"
-    plain, wide = _first_episode_z(monkeypatch, 1.0, train=True), _first_episode_z(monkeypatch, 2.0, train=True)
+    plain, wide = _collected_z(monkeypatch, 1.0, train=True), _collected_z(monkeypatch, 2.0, train=True)
     torch.testing.assert_close(wide[0], plain[0])  # initial episodes
     torch.testing.assert_close(wide[1], plain[1])  # the prior episode of iteration 0
 
