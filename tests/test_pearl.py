@@ -297,6 +297,7 @@ def test_exploration_scale_widens_only_the_first_meta_test_episode(monkeypatch) 
     plain, wide = _collected_z(monkeypatch, 1.0, train=False), _collected_z(monkeypatch, 3.0, train=False)
     torch.testing.assert_close(wide[0], 3.0 * plain[0])
     assert 0.7 < plain[0].std() < 1.3, f"episode 1 should act on N(0, I) draws, std {plain[0].std():.2f}"
+    assert not _collected_z(monkeypatch, 0.0, train=False)[0].any(), "scale 0: episode 1 acts on the prior's mean"
     plain, wide = _collected_z(monkeypatch, 1.0, train=True), _collected_z(monkeypatch, 2.0, train=True)
     torch.testing.assert_close(wide[0], plain[0])  # initial episodes
     torch.testing.assert_close(wide[1], plain[1])  # the prior episode of iteration 0
