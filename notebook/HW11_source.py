@@ -695,9 +695,14 @@ if rl2_model is not None and todos_done(globals(), "rl2_adaptation_curve", doing
 #
 # At meta-test time PEARL explores by **posterior sampling**. The first episode acts on $z$ drawn
 # from the prior. After each episode, the context collected so far gives a sharper posterior to
-# sample from. (`PEARLConfig.exploration_scale` $= s$ widens that first draw to $\mathcal{N}(0, s^2 I)$. The
-# provided `target` checkpoint uses $s = 2$: hypotheses further from the average one move the cart further, so
-# its first episode scores less but tells more about $x^*$.)
+# sample from. (`PEARLConfig.exploration_scale` $= s$ widens that first draw to $\mathcal{N}(0, s^2 I)$.)
+#
+# A random first hypothesis is not always an informative one. On `target` a transition's reward
+# $e^{-|x - x^*|}$ says how far $x^*$ is, not on which side, unless the cart is far out on the track. So the
+# homework configs choose the first episode's $z$ once, after meta-training (`choose_exploration_latent`):
+# among 64 draws of $\mathcal{N}(0, s^2 I)$, the one after which the agent adapts best on meta-*training*
+# tasks (episodes 2-4 of the meta-test protocol; episode 1's own return does not count). Every held-out task
+# then starts with that $z$: a small piece of *learned* exploration on top of posterior sampling.
 
 # %% role="readonly" grade_id="pearl_given"
 # include: solutions.pearl.PEARLConfig
@@ -810,6 +815,9 @@ grade.sac_actor_loss(sac_actor_loss)
 # include: solutions.pearl.pearl_adaptation_curve
 
 
+# include: solutions.pearl.choose_exploration_latent
+
+
 # include: solutions.pearl.save_pearl
 
 
@@ -867,9 +875,10 @@ if pearl_model is not None and todos_done(globals(), "infer_posterior", doing="t
 # **Question 4 (3 points).** (a) Report what the posterior experiment printed: the mean posterior
 # variance after 1, 5, 25 and 100 transitions, and how much the posterior changed when the context was
 # shuffled. Explain both measurements from the formula of the product of Gaussians, and say what the
-# variance column would look like if the posterior *averaged* the factors' variances instead. (b) PEARL's first meta-test episode acts on $z$ from the prior. Why
-# is that a sensible way to explore on `flip`, and why is it a weaker strategy on `target` than
-# RL²'s learned exploration?
+# variance column would look like if the posterior *averaged* the factors' variances instead. (b) Posterior
+# sampling's first meta-test episode acts on $z$ from the prior. Why is that a sensible way to explore on `flip`,
+# and why is it a weaker strategy on `target` than RL²'s learned exploration? What does `choose_exploration_latent`
+# learn, and what can it not learn that RL² can?
 
 # %% [markdown] role="answer" grade_id="q_pearl" points=3
 # (a) In the solution run the mean variance fell from ≈ 2.4 (1 transition) to ≈ 0.51 (5), ≈ 0.27 (25) and
@@ -884,6 +893,10 @@ if pearl_model is not None and todos_done(globals(), "infer_posterior", doing="t
 # collapses on the right task. On `target`, acting optimally for a sampled x* only tests that one
 # hypothesis (and only a little about the others); posterior sampling does not plan information
 # gathering, while RL² can learn a deliberate sweep that locates x* in one episode.
+# `choose_exploration_latent` learns *one* good first episode for the whole family (on `target`: drive far
+# out, where a reward leaves no doubt about the side of x*), chosen by how well the agent adapts after it
+# on meta-training tasks. It cannot react to what it observes during that episode, as RL²'s recurrent
+# policy can, and it only chooses among behaviours the policy already has for some z.
 
 # %% [markdown] role="readonly" grade_id="fewshot_intro"
 # ## 5. Few-shot adaptation on held-out tasks

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hw11_utils.networks import TransitionEncoder
-from hw11_utils.tasks import meta_test_tasks
+from hw11_utils.tasks import meta_test_tasks, meta_train_tasks
 from solutions import pearl
 
 LATENT = 3
@@ -333,3 +333,74 @@ def test_model_selection_scores_the_return_after_selection_episodes(monkeypatch)
     _, history = pearl.train_pearl(config, "target", seed=0, progress=False)
     assert calls == [2, 2]
     assert history["selection"] == [(1, 1.0), (3, 2.0)] and history["selected_iteration"] == 3
+
+
+def test_choose_exploration_latent_keeps_the_candidate_after_which_the_agent_adapts_best(monkeypatch) -> None:
+    """Candidates are seeded draws of N(0, s^2 I); each is scored by episodes 2.. of the meta-test protocol
+    with episode 1 acting on it, and episode 1's own return does not count."""
+    config = dataclasses.replace(pearl.PEARL_QUICK, exploration_candidates=5, exploration_scale=2.0)
+    tasks = meta_train_tasks("target", n=3)
+    seen = {}
+
+    def fake_curve(model, tasks_run, num_units=3, seed=0, device="cpu", first_z=None):
+        seen.update(tasks=tasks_run, first_z=first_z, num_units=num_units)
+        curve = np.empty((len(tasks_run), num_units + 1))
+        curve[:, 0] = -100.0 * first_z[:, 0].numpy()  # episode 1 favours the lowest first coordinate
+        curve[:, 1:] = first_z[:, :1].numpy()  # the later episodes the highest one
+        return curve
+
+    monkeypatch.setattr(pearl, "pearl_adaptation_curve", fake_curve)
+    z, scores = pearl.choose_exploration_latent(pearl.PEARLAgent(config), tasks, num_units=2, seed=7)
+    candidates = 2.0 * torch.randn(5, config.latent_dim, generator=torch.Generator().manual_seed(7))
+    assert seen["num_units"] == 2 and seen["tasks"] == [task for _ in range(5) for task in tasks]
+    torch.testing.assert_close(seen["first_z"], candidates.repeat_interleave(3, dim=0))
+    np.testing.assert_allclose(scores, candidates[:, 0].numpy(), rtol=1e-6)
+    torch.testing.assert_close(z, candidates[int(candidates[:, 0].argmax())])
+    with pytest.raises(ValueError, match="exploration_candidates"):
+        pearl.choose_exploration_latent(pearl.PEARLAgent(pearl.PEARL_QUICK), tasks)
+
+
+def test_first_meta_test_episode_acts_on_the_chosen_latent(monkeypatch, tmp_path) -> None:
+    """With ``exploration_z`` set, episode 1 of every task acts on it (``first_z`` overrides it), the later
+    episodes on posterior samples; a checkpoint keeps it, and one saved without it loads with none."""
+    seen: list[torch.Tensor] = []
+    real_collect = pearl.collect
+
+    def spy(model, tasks, z, episodes_per_task, seed, greedy=False):
+        seen.append(z.clone())
+        return real_collect(model, tasks, z, episodes_per_task, seed, greedy)
+
+    monkeypatch.setattr(pearl, "collect", spy)
+    torch.manual_seed(0)
+    agent = pearl.PEARLAgent(pearl.PEARL_QUICK)
+    tasks = meta_test_tasks("target")[:4]
+    chosen = torch.arange(agent.latent_dim, dtype=torch.float32)
+    agent.exploration_z = chosen
+    curve = pearl.pearl_adaptation_curve(agent, tasks, num_units=1, seed=2)
+    torch.testing.assert_close(seen[0][:, 0], chosen.expand(4, -1))
+    assert not torch.allclose(seen[1][0, 0], seen[1][1, 0]), "episode 2 should act on each task's own posterior"
+    override = torch.ones(4, agent.latent_dim)
+    pearl.pearl_adaptation_curve(agent, tasks, num_units=1, seed=2, first_z=override)
+    torch.testing.assert_close(seen[2][:, 0], override)
+
+    path = tmp_path / "pearl.pt"
+    pearl.save_pearl(agent, str(path))
+    loaded = pearl.load_pearl(str(path))
+    torch.testing.assert_close(loaded.exploration_z, chosen)
+    np.testing.assert_allclose(pearl.pearl_adaptation_curve(loaded, tasks, num_units=1, seed=2), curve)
+    saved = torch.load(path, weights_only=True)
+    del saved["exploration_z"]
+    torch.save(saved, path)
+    assert pearl.load_pearl(str(path)).exploration_z is None
+
+
+def test_training_chooses_the_exploration_latent_only_when_asked() -> None:
+    config = dataclasses.replace(pearl.PEARL_QUICK, num_train_tasks=4, num_iterations=1, tasks_per_iteration=2,
+                                 gradient_steps_per_iteration=1, meta_batch_size=2, exploration_candidates=3)
+    model, history = pearl.train_pearl(config, "target", seed=0, progress=False)
+    assert model.exploration_z is not None and model.exploration_z.shape == (config.latent_dim,)
+    assert len(history["exploration_scores"]) == 3 and model.training
+    model, history = pearl.train_pearl(dataclasses.replace(config, exploration_candidates=0), "target", seed=0,
+                                       progress=False)
+    assert model.exploration_z is None and "exploration_scores" not in history
+    assert pearl.PEARL_HOMEWORK_COURSE.exploration_candidates == 0, "the course's families keep z = 0"
