@@ -15,7 +15,9 @@ soft actor-critic whose policy pi(a | s, z) and critics Q(s, z, .) take z as an 
 to act in the task that z describes; the encoder is trained through the critic's loss plus
 beta * KL(q(z | c) || N(0, I)). At meta-test time the agent explores by *posterior sampling*: the
 first episode of a new task runs with z drawn from the prior N(0, I); every later episode runs with
-z drawn from the posterior of all the transitions seen so far in that task.
+z drawn from the posterior of all the transitions seen so far in that task. The homework configs of
+flip and target replace that first prior draw by one z chosen after training on meta-training tasks
+(:func:`choose_exploration_latent`): the draw after which the agent adapts best.
 
 Actions are discrete (push left / push right), so the actor-critic is discrete SAC
 (Christodoulou, 2019): the critics output one value per action and every expectation over actions
@@ -725,7 +727,7 @@ def pearl_adaptation_curve(
                     model.encoder, torch.cat(contexts, dim=1), torch.cat(masks, dim=1), model.config.min_variance
                 )
         z = sample_latent(mu.cpu(), var.cpu(), generator).to(device)
-        if episode == 0 and first_z is not None:
+        if episode == 0 and first_z is not None:  # (drawn anyway: later samples do not depend on first_z)
             z = first_z.to(device)
         batch = collect(
             model,
