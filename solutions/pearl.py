@@ -716,6 +716,9 @@ def pearl_adaptation_curve(
     num_tasks, latent_dim = len(tasks), model.latent_dim
     if first_z is None and model.exploration_z is not None:
         first_z = model.exploration_z.expand(num_tasks, latent_dim)
+    if first_z is not None and tuple(first_z.shape) != (num_tasks, latent_dim):
+        raise ValueError(f"first_z must have shape [{num_tasks}, {latent_dim}] (tasks, latent_dim), "
+                         f"got {tuple(first_z.shape)}")
     scale = model.config.exploration_scale
     contexts, masks, returns = [], [], []
     for episode in range(num_units + 1):

@@ -382,6 +382,8 @@ def test_first_meta_test_episode_acts_on_the_chosen_latent(monkeypatch, tmp_path
     override = torch.ones(4, agent.latent_dim)
     pearl.pearl_adaptation_curve(agent, tasks, num_units=1, seed=2, first_z=override)
     torch.testing.assert_close(seen[2][:, 0], override)
+    with pytest.raises(ValueError, match=r"first_z must have shape \[4, 5\]"):
+        pearl.pearl_adaptation_curve(agent, tasks, num_units=1, first_z=torch.ones(agent.latent_dim))
 
     path = tmp_path / "pearl.pt"
     pearl.save_pearl(agent, str(path))
