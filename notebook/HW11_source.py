@@ -815,6 +815,9 @@ grade.sac_actor_loss(sac_actor_loss)
 # include: solutions.pearl.pearl_adaptation_curve
 
 
+# include: solutions.pearl.EncodedContext
+
+
 # include: solutions.pearl.choose_exploration_latent
 
 

@@ -720,15 +720,15 @@ def pearl_adaptation_curve(
         raise ValueError(f"first_z must have shape [{num_tasks}, {latent_dim}] (tasks, latent_dim), "
                          f"got {tuple(first_z.shape)}")
     scale = model.config.exploration_scale
-    contexts, masks, returns = [], [], []
+    contexts, masks, encoded, returns = [], [], [], []
     for episode in range(num_units + 1):
         if episode == 0:
             mu, var = torch.zeros(num_tasks, latent_dim), torch.full((num_tasks, latent_dim), scale**2)
         else:
+            context = torch.cat(contexts, dim=1)
+            encoder = EncodedContext(model.encoder, context, torch.cat(encoded, dim=1))
             with torch.no_grad():
-                mu, var = infer_posterior(
-                    model.encoder, torch.cat(contexts, dim=1), torch.cat(masks, dim=1), model.config.min_variance
-                )
+                mu, var = infer_posterior(encoder, context, torch.cat(masks, dim=1), model.config.min_variance)
         z = sample_latent(mu.cpu(), var.cpu(), generator).to(device)
         if episode == 0 and first_z is not None:  # (drawn anyway: later samples do not depend on first_z)
             z = first_z.to(device)
@@ -741,10 +741,30 @@ def pearl_adaptation_curve(
             greedy=model.config.greedy_evaluation,
         )
         returns.append(batch.normalised_returns()[:, 0].numpy())
-        context, mask = batch_context(model, batch, device)
-        contexts.append(context)
-        masks.append(mask)
+        if episode < num_units:  # (the last episode's context is not used)
+            context, mask = batch_context(model, batch, device)
+            contexts.append(context)
+            masks.append(mask)
+            with torch.no_grad():
+                encoded.append(model.encoder(context))
     return np.stack(returns, axis=1)
+
+
+class EncodedContext(nn.Module):
+    """The encoder, for a context whose transitions it has already encoded (episode by episode, in
+    :func:`pearl_adaptation_curve`, so that each transition is encoded once, not once per later episode).
+
+    Called on exactly that ``context`` tensor, it returns ``outputs`` (the encoder's outputs, concatenated
+    in the same order: the same numbers, since every transition is encoded on its own); called on anything
+    else, it runs the encoder.
+    """
+
+    def __init__(self, encoder: nn.Module, context: Tensor, outputs: Tensor) -> None:
+        super().__init__()
+        self.encoder, self.context, self.outputs = encoder, context, outputs
+
+    def forward(self, transitions: Tensor) -> Tensor:
+        return self.outputs if transitions is self.context else self.encoder(transitions)
 
 
 def choose_exploration_latent(

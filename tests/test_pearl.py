@@ -406,3 +406,35 @@ def test_training_chooses_the_exploration_latent_only_when_asked() -> None:
                                        progress=False)
     assert model.exploration_z is None and "exploration_scores" not in history
     assert pearl.PEARL_HOMEWORK_COURSE.exploration_candidates == 0, "the course's families keep z = 0"
+
+
+def test_meta_test_encodes_each_transition_once_with_the_same_posteriors() -> None:
+    """pearl_adaptation_curve hands infer_posterior an ``EncodedContext``: the same curve as encoding the whole
+    context again before every episode, and any other input (e.g. a reshaped context) goes to the encoder."""
+    torch.manual_seed(0)
+    agent = pearl.PEARLAgent(pearl.PEARL_QUICK).eval()
+    tasks = meta_test_tasks("target")[:6]
+    generator = torch.Generator().manual_seed(4)
+    contexts, masks, expected = [], [], []
+    for episode in range(3):  # the protocol, encoding every transition again before every episode
+        if episode == 0:
+            mu, var = torch.zeros(6, agent.latent_dim), torch.ones(6, agent.latent_dim)
+        else:
+            with torch.no_grad():
+                mu, var = pearl.infer_posterior(agent.encoder, torch.cat(contexts, 1), torch.cat(masks, 1),
+                                                agent.config.min_variance)
+        z = pearl.sample_latent(mu, var, generator)
+        batch = pearl.collect(agent, tasks, z.unsqueeze(1), 1, seed=4 * 3 + episode, greedy=True)
+        expected.append(batch.normalised_returns()[:, 0].numpy())
+        context, mask = pearl.batch_context(agent, batch)
+        contexts.append(context)
+        masks.append(mask)
+    np.testing.assert_array_equal(pearl.pearl_adaptation_curve(agent, tasks, num_units=2, seed=4),
+                                  np.stack(expected, axis=1))
+
+    context = torch.cat(contexts, 1)
+    with torch.no_grad():
+        encoded = pearl.EncodedContext(agent.encoder, context, agent.encoder(context))
+        assert encoded(context) is encoded.outputs
+        flat = context.reshape(-1, context.shape[-1])
+        torch.testing.assert_close(encoded(flat), agent.encoder(flat))
