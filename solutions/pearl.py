@@ -684,7 +684,7 @@ def train_pearl(
     if config.exploration_candidates > 0:
         model.exploration_z, scores = choose_exploration_latent(model, selection_tasks, seed=seed, device=device)
         history["exploration_scores"] = scores.tolist()
-    model.train()
+        model.train()
     return model, history
 
 

@@ -270,9 +270,8 @@ def test_adaptation_curve_shape_and_checkpoint_round_trip(tmp_path) -> None:
     np.testing.assert_allclose(pearl.pearl_adaptation_curve(loaded, tasks, num_units=2, seed=3), curve)
 
 
-def _collected_z(monkeypatch, scale: float, train: bool) -> list[torch.Tensor]:
-    """The z of every ``collect`` call of a meta-test curve or a one-iteration training (no model selection)
-    with a PEARL_QUICK agent whose ``exploration_scale`` is ``scale``."""
+def _spy_on_collect(monkeypatch) -> list[torch.Tensor]:
+    """Record the z of every later ``pearl.collect`` call (the calls still run)."""
     seen: list[torch.Tensor] = []
     real_collect = pearl.collect
 
@@ -281,6 +280,13 @@ def _collected_z(monkeypatch, scale: float, train: bool) -> list[torch.Tensor]:
         return real_collect(model, tasks, z, episodes_per_task, seed, greedy)
 
     monkeypatch.setattr(pearl, "collect", spy)
+    return seen
+
+
+def _collected_z(monkeypatch, scale: float, train: bool) -> list[torch.Tensor]:
+    """The z of every ``collect`` call of a meta-test curve or a one-iteration training (no model selection)
+    with a PEARL_QUICK agent whose ``exploration_scale`` is ``scale``."""
+    seen = _spy_on_collect(monkeypatch)
     config = dataclasses.replace(pearl.PEARL_QUICK, exploration_scale=scale, num_train_tasks=4, num_iterations=1,
                                  tasks_per_iteration=2, gradient_steps_per_iteration=1, meta_batch_size=2)
     if train:
@@ -363,14 +369,7 @@ def test_choose_exploration_latent_keeps_the_candidate_after_which_the_agent_ada
 def test_first_meta_test_episode_acts_on_the_chosen_latent(monkeypatch, tmp_path) -> None:
     """With ``exploration_z`` set, episode 1 of every task acts on it (``first_z`` overrides it), the later
     episodes on posterior samples; a checkpoint keeps it, and one saved without it loads with none."""
-    seen: list[torch.Tensor] = []
-    real_collect = pearl.collect
-
-    def spy(model, tasks, z, episodes_per_task, seed, greedy=False):
-        seen.append(z.clone())
-        return real_collect(model, tasks, z, episodes_per_task, seed, greedy)
-
-    monkeypatch.setattr(pearl, "collect", spy)
+    seen = _spy_on_collect(monkeypatch)
     torch.manual_seed(0)
     agent = pearl.PEARLAgent(pearl.PEARL_QUICK)
     tasks = meta_test_tasks("target")[:4]
