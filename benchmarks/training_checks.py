@@ -16,7 +16,7 @@ different training trajectory, much as another seed does. This script trains the
 a normal fit to the distribution puts less than 1% below them. It also prints the statistic of an
 untrained model, which must fail.
 
-Usage: ``python benchmarks/training_checks.py [--seeds 20] [--methods maml,rl2,pearl]``
+Usage: ``python benchmarks/training_checks.py [--seeds 20] [--methods maml,rl2,pearl] [--threads 1]``
 (about 6 minutes for 20 seeds on one CPU thread).
 """
 
@@ -88,8 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="reference training seeds 0..N-1")
     parser.add_argument("--methods", default="maml,rl2,pearl")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the notebook's HW11_TORCH_THREADS)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    print(f"{args.seeds} reference seeds, {args.threads} torch thread(s)")
     for method in args.methods.split(","):
         label, statistic, threshold = CHECKS[method]
         start = time.perf_counter()
