@@ -1,4 +1,4 @@
-"""Tests of the benchmark scripts' own logic (the benchmarks themselves are run by hand, not in CI)."""
+"""Tests of the benchmark scripts' own logic (the full benchmarks are run by hand, not in CI)."""
 
 import importlib.util
 import sys
@@ -136,3 +136,32 @@ def test_seed_checkpoint_names():
     path = Path("ckpt") / "pearl_target.pt"
     assert few_shot.seed_checkpoint(path, 0) == path
     assert few_shot.seed_checkpoint(path, 3) == Path("ckpt") / "pearl_target_seed3.pt"
+
+
+def test_parallel_training_gives_the_same_curves_as_training_in_turn(tmp_path):
+    """--jobs 2 trains in spawned processes, then evaluates: the same models and the same numbers."""
+    import subprocess
+
+    curves = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        subprocess.run(
+            [sys.executable, str(BENCHMARKS / "few_shot.py"), "--quick", "--families", "flip", "--methods",
+             "maml,agnostic", "--seeds", "2", "--tasks", "5", "--eval-seeds", "1", "--num-units", "1",
+             "--no-progress", "--jobs", str(jobs), "--save", str(out)],
+            check=True, capture_output=True, text=True, timeout=600,
+        )
+        curves[jobs] = dict(np.load(out / "few_shot_flip_curves.npz"))
+    assert set(curves[1]) == set(curves[2]) == {"maml", "agnostic"}
+    for method in curves[1]:
+        assert curves[1][method].shape == (2, 5, 2)
+        np.testing.assert_array_equal(curves[1][method], curves[2][method])
+
+
+def test_a_failing_training_job_reports_its_error_instead_of_raising(tmp_path):
+    few_shot = load("few_shot")
+    seconds, history, error = few_shot.train_job("maml", "no_such_family", 0, True, "cpu", 1,
+                                                 str(tmp_path / "model.pt"))
+    assert seconds is None and history is None
+    assert "no_such_family" in error and "Traceback" in error
+    assert not (tmp_path / "model.pt").exists()
