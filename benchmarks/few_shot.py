@@ -38,6 +38,7 @@ import argparse
 import dataclasses
 import importlib
 import inspect
+import os
 import sys
 import tempfile
 import time
@@ -252,14 +253,14 @@ class FamilyResult:
 
     def table_seconds(self) -> tuple[Optional[float], str]:
         """The whole table's time (training + evaluation) and how it was obtained."""
-        if self.in_workers and not self.loaded:
-            evaluation = sum(r.eval_seconds for r in self.results.values())
-            return self.train_seconds_known + evaluation, "training in the --jobs workers, summed, + evaluation"
-        if not self.loaded:
+        if not self.loaded and not self.in_workers:
             return self.seconds, "wall-clock"
         if self.train_seconds_known is None:
             return None, "a checkpoint has no recorded training time"
         evaluation = sum(r.eval_seconds for r in self.results.values())
+        if self.in_workers:
+            where = "in the --jobs workers" + (" or recorded in the checkpoints" if self.loaded else "")
+            return self.train_seconds_known + evaluation, f"training {where}, summed, + evaluation"
         return self.train_seconds_known + evaluation, "training recorded in the checkpoints + evaluation"
 
     def ok(self, method: str) -> Optional[MethodResult]:
@@ -418,10 +419,15 @@ def train_in_workers(args: argparse.Namespace, directory: Path) -> dict[str, dic
                 loadable = seed_checkpoint(adapter.checkpoint_path(family, args.checkpoint_dir), seed)
                 if not (args.load and loadable.is_file()):
                     jobs.setdefault((family, *cache_key(adapter, family, seed)), (method, family, seed, path))
+    trained: dict[str, dict[tuple, TrainedModel]] = {family: {} for family in args.families}
+    if not jobs:
+        return trained
     slow_first = sorted(jobs.values(), key=lambda job: (job[1] != "target", job[0] not in ("rl2", "pearl")))
     print(f"training {len(slow_first)} model(s) in {args.jobs} processes, {args.threads} torch thread(s) each",
           flush=True)
-    trained: dict[str, dict[tuple, TrainedModel]] = {family: {} for family in args.families}
+    if args.jobs * args.threads > (os.cpu_count() or 1):
+        print(f"  warning: {args.jobs} x {args.threads} threads on {os.cpu_count()} cores: the training times "
+              "will be inflated", flush=True)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch thread pools
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
         futures = {pool.submit(train_job, method, family, seed, args.quick, args.device, args.threads, str(path)):
@@ -429,15 +435,17 @@ def train_in_workers(args: argparse.Namespace, directory: Path) -> dict[str, dic
         for future in futures:
             method, family, seed, path = futures[future]
             adapter = ADAPTERS[method]
-            entry = TrainedModel(source="worker")
-            seconds, history, error = future.result()
-            if error is None:
-                entry.model, entry.seconds, entry.history = adapter.load(path, args.device), seconds, history
-                print(f"  [{family}] {adapter.label}: seed {seed} trained in {seconds:.1f} s (worker)", flush=True)
-            else:
+            trained[family][cache_key(adapter, family, seed)] = entry = TrainedModel(source="worker")
+            try:  # a worker that died (BrokenProcessPool) or a checkpoint that does not load: this model's error
+                seconds, history, error = future.result()
+                if error is None:
+                    entry.model, entry.seconds, entry.history = adapter.load(path, args.device), seconds, history
+                    print(f"  [{family}] {adapter.label}: seed {seed} trained in {seconds:.1f} s (worker)", flush=True)
+                    continue
                 entry.error = RuntimeError(error.strip().splitlines()[-1])
-                print(f"  [{family}] {adapter.label}: seed {seed} failed in its worker:\n{error}", file=sys.stderr)
-            trained[family][cache_key(adapter, family, seed)] = entry
+            except Exception as exc:
+                entry.error, error = exc, short_error(exc)
+            print(f"  [{family}] {adapter.label}: seed {seed} failed in its worker:\n{error}", file=sys.stderr)
     return trained
 
 
@@ -764,7 +772,8 @@ def run_families(
         ci_over = "seeds" if len(args.seeds) >= 2 else "tasks"
         print(f"\n{family}: normalised return after k units of new-task experience, "
               f"{args.tasks} held-out tasks "
-              f"(mean ± 95% CI over {ci_over}), {budget} budget, table in {result.seconds:.0f} s")
+              f"(mean ± 95% CI over {ci_over}), {budget} budget, table in {result.seconds:.0f} s"
+              + (" after the --jobs training" if result.in_workers else ""))
         print(family_table(result, args.num_units))
         print(units_footnote(result))
         print(verdict(result))

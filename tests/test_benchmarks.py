@@ -143,25 +143,34 @@ def test_parallel_training_gives_the_same_curves_as_training_in_turn(tmp_path):
     import subprocess
 
     curves = {}
+    methods = {"maml", "rl2", "agnostic", "finetune"}  # fine-tune adapts the agnostic model: one job for both
     for jobs in (1, 2):
         out = tmp_path / f"jobs{jobs}"
-        subprocess.run(
+        run = subprocess.run(
             [sys.executable, str(BENCHMARKS / "few_shot.py"), "--quick", "--families", "flip", "--methods",
-             "maml,agnostic", "--seeds", "2", "--tasks", "5", "--eval-seeds", "1", "--num-units", "1",
+             ",".join(sorted(methods)), "--seeds", "2", "--tasks", "5", "--eval-seeds", "1", "--num-units", "1",
              "--no-progress", "--jobs", str(jobs), "--save", str(out)],
             check=True, capture_output=True, text=True, timeout=600,
         )
+        assert ("training 6 model(s) in 2 processes" in run.stdout) == (jobs == 2)
+        assert run.stdout.count("(worker)") == (6 if jobs == 2 else 0)
         curves[jobs] = dict(np.load(out / "few_shot_flip_curves.npz"))
-    assert set(curves[1]) == set(curves[2]) == {"maml", "agnostic"}
+    assert set(curves[1]) == set(curves[2]) == methods
     for method in curves[1]:
         assert curves[1][method].shape == (2, 5, 2)
         np.testing.assert_array_equal(curves[1][method], curves[2][method])
 
 
 def test_a_failing_training_job_reports_its_error_instead_of_raising(tmp_path):
+    import torch
+
     few_shot = load("few_shot")
-    seconds, history, error = few_shot.train_job("maml", "no_such_family", 0, True, "cpu", 1,
-                                                 str(tmp_path / "model.pt"))
+    threads = torch.get_num_threads()
+    try:
+        seconds, history, error = few_shot.train_job("maml", "no_such_family", 0, True, "cpu", 1,
+                                                     str(tmp_path / "model.pt"))
+    finally:
+        torch.set_num_threads(threads)  # train_job sets the thread count of the process it runs in
     assert seconds is None and history is None
     assert "no_such_family" in error and "Traceback" in error
     assert not (tmp_path / "model.pt").exists()
