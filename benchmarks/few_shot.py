@@ -23,9 +23,10 @@ Usage::
 
 ``--jobs N`` first trains every model the run needs in N spawned processes (``--threads`` torch threads
 each, the longest trainings first), then evaluates them in turn: the same models and numbers as without
-it (a test checks this). On the 2-core development machine each training then ran 20-55% slower than
-alone (README.md, "The whole benchmark in one run"), so ``--jobs 2`` saves about a third of the wall-clock,
-not half, and the training times it reports (and the 300 s row) are those of a busy machine.
+it (a test checks this). On the 2-core development machine each training then ran 1.2-2 times as long
+as alone (README.md, "The whole benchmark in one run"): ``--jobs 2`` trained everything in about four
+fifths of the time of training in turn, not half, and the training times it reports (and the 300 s row)
+are those of a busy machine.
 
 ``--save DIR`` writes ``DIR/few_shot_<family>.csv`` (long format: method x unit), the plot
 ``DIR/few_shot_<family>.png``, the curves per seed and task ``DIR/few_shot_<family>_curves.npz`` and the
