@@ -40,6 +40,7 @@ import argparse
 import dataclasses
 import importlib
 import inspect
+import math
 import os
 import sys
 import tempfile
@@ -120,7 +121,7 @@ class Adapter:
         """The QUICK or HOMEWORK config (``<ALGO>_HOMEWORK_<FAMILY>`` when the module has one, e.g.
         ``RL2_HOMEWORK_TARGET``, then ``<ALGO>_HOMEWORK_COURSE`` for the course's four families), with
         ``config_changes`` and the family when the config holds it."""
-        budget = "QUICK" if quick else "HOMEWORK"
+        budget = budget_name(quick)
         names = [f"{self.algo.upper()}_{budget}", budget]
         if not quick:
             specific = [family.upper(), *(["COURSE"] if family in COURSE_FAMILIES else [])]
@@ -289,6 +290,23 @@ def mean_curve(adapter: Adapter, model: Any, tasks: Sequence[Any], args: argpars
     return np.mean(runs, axis=0)
 
 
+def budget_name(quick: bool) -> str:
+    return "QUICK" if quick else "HOMEWORK"
+
+
+def train_and_save(adapter: Adapter, family: str, seed: int, quick: bool, device: str, progress: bool,
+                   path: Optional[Path]) -> tuple[Any, Optional[dict], float]:
+    """Train one model and time it; save it to ``path`` (unless None) with its family, seed, budget and
+    training seconds as metadata. Returns (model, history, seconds)."""
+    start = time.perf_counter()
+    model, history = adapter.train(family, seed, quick, device, progress)
+    seconds = time.perf_counter() - start
+    if path is not None:
+        adapter.save(model, path, {"family": family, "seed": seed, "budget": budget_name(quick),
+                                   "train_seconds": round(seconds, 1)})
+    return model, history, seconds
+
+
 def get_model(
     adapter: Adapter, family: str, seed: int, args: argparse.Namespace, cache: dict[tuple, TrainedModel]
 ) -> TrainedModel:
@@ -310,16 +328,12 @@ def get_model(
                 print(f"  warning: {path.name} was trained on {saved_family!r}, not {family!r}")
             print(f"  [{family}] {adapter.label}: loaded {path}")
         else:
-            budget = "QUICK" if args.quick else "HOMEWORK"
-            print(f"  [{family}] {adapter.label}: training, {budget} budget, seed {seed}", flush=True)
-            start = time.perf_counter()
-            entry.model, entry.history = adapter.train(family, seed, args.quick, args.device, args.progress)
-            entry.seconds = time.perf_counter() - start
+            print(f"  [{family}] {adapter.label}: training, {budget_name(args.quick)} budget, seed {seed}", flush=True)
+            saved = None if args.save is None else seed_checkpoint(
+                adapter.checkpoint_path(family, args.save / "checkpoints"), seed)
+            entry.model, entry.history, entry.seconds = train_and_save(
+                adapter, family, seed, args.quick, args.device, args.progress, saved)
             print(f"  [{family}] {adapter.label}: trained in {entry.seconds:.1f} s", flush=True)
-            if args.save is not None:
-                saved = seed_checkpoint(adapter.checkpoint_path(family, args.save / "checkpoints"), seed)
-                adapter.save(entry.model, saved, {"family": family, "seed": seed, "budget": budget,
-                                                  "train_seconds": round(entry.seconds, 1)})
     except Exception as exc:  # recorded, and raised again for every method sharing this model
         entry.error = exc
     cache[key] = entry
@@ -385,6 +399,17 @@ def cache_key(adapter: Adapter, family: str, seed: int) -> tuple:
     return (adapter.module, adapter.checkpoint.format(family=family), seed)
 
 
+# One-thread HOMEWORK training times per model, measured by ``--seeds 5 --jobs 2`` (commit cd913b7, the
+# slowest seed, rounded): only used to start the longest trainings first.
+TYPICAL_TRAIN_SECONDS = {"rl2": 150, "pearl": 85, "maml": 43, "oracle": 35, "agnostic": 32, "finetune": 32}
+TYPICAL_TRAIN_SECONDS_BY_FAMILY = {("rl2", "flip"): 180, ("rl2", "target"): 390, ("pearl", "target"): 410}
+
+
+def typical_train_seconds(method: str, family: str) -> float:
+    """How long a model usually trains (:data:`TYPICAL_TRAIN_SECONDS`); an unknown method counts as long."""
+    return TYPICAL_TRAIN_SECONDS_BY_FAMILY.get((method, family), TYPICAL_TRAIN_SECONDS.get(method, math.inf))
+
+
 def train_job(method: str, family: str, seed: int, quick: bool, device: str, threads: int,
               path: str) -> tuple[Optional[float], Optional[dict], Optional[str]]:
     """One training run in a worker process: train, save the checkpoint to ``path``; returns (seconds,
@@ -392,11 +417,7 @@ def train_job(method: str, family: str, seed: int, quick: bool, device: str, thr
     torch.set_num_threads(threads)
     adapter = ADAPTERS[method]
     try:
-        start = time.perf_counter()
-        model, history = adapter.train(family, seed, quick, device, progress=False)
-        seconds = time.perf_counter() - start
-        adapter.save(model, Path(path), {"family": family, "seed": seed, "budget": "QUICK" if quick else "HOMEWORK",
-                                         "train_seconds": round(seconds, 1)})
+        _, history, seconds = train_and_save(adapter, family, seed, quick, device, False, Path(path))
         return seconds, history, None
     except Exception:  # reported by the parent as this model's error
         return None, None, traceback.format_exc()
@@ -424,7 +445,7 @@ def train_in_workers(args: argparse.Namespace, directory: Path) -> dict[str, dic
     trained: dict[str, dict[tuple, TrainedModel]] = {family: {} for family in args.families}
     if not jobs:
         return trained
-    slow_first = sorted(jobs.values(), key=lambda job: (job[1] != "target", job[0] not in ("rl2", "pearl")))
+    slow_first = sorted(jobs.values(), key=lambda job: -typical_train_seconds(job[0], job[1]))
     print(f"training {len(slow_first)} model(s) in {args.jobs} processes, {args.threads} torch thread(s) each",
           flush=True)
     if args.jobs * args.threads > (os.cpu_count() or 1):
@@ -736,7 +757,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.seeds = list(range(args.seeds))
     torch.set_num_threads(args.threads)
 
-    budget = "QUICK" if args.quick else "HOMEWORK"
+    budget = budget_name(args.quick)
     print(f"Few-shot benchmark: {budget} budget{' (checkpoints when present)' if args.load else ''}, "
           f"{len(args.seeds)} training seed(s), {args.tasks} held-out tasks per family, "
           f"{args.eval_seeds} evaluation run(s) per model (eval seeds from {args.eval_seed}), "

@@ -174,3 +174,13 @@ def test_a_failing_training_job_reports_its_error_instead_of_raising(tmp_path):
     assert seconds is None and history is None
     assert "no_such_family" in error and "Traceback" in error
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_parallel_training_starts_the_longest_trainings_first():
+    few_shot = load("few_shot")
+    assert set(few_shot.ADAPTERS) <= set(few_shot.TYPICAL_TRAIN_SECONDS)  # every method has a typical time
+    slowest = max(((m, f) for m in few_shot.ADAPTERS for f in few_shot.DEFAULT_FAMILIES),
+                  key=lambda job: few_shot.typical_train_seconds(*job))
+    assert slowest[1] == "target" and slowest[0] in ("rl2", "pearl")
+    assert few_shot.typical_train_seconds("rl2", "mass") > few_shot.typical_train_seconds("agnostic", "target")
+    assert few_shot.typical_train_seconds("new_method", "flip") == float("inf")  # unknown: started first
