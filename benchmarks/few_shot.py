@@ -417,7 +417,7 @@ def train_job(method: str, family: str, seed: int, quick: bool, device: str, thr
     torch.set_num_threads(threads)
     adapter = ADAPTERS[method]
     try:
-        _, history, seconds = train_and_save(adapter, family, seed, quick, device, False, Path(path))
+        _, history, seconds = train_and_save(adapter, family, seed, quick, device, progress=False, path=Path(path))
         return seconds, history, None
     except Exception:  # reported by the parent as this model's error
         return None, None, traceback.format_exc()
