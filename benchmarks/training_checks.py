@@ -88,7 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="reference training seeds 0..N-1")
     parser.add_argument("--methods", default="maml,rl2,pearl")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the notebook's HW11_TORCH_THREADS)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (notebook: HW11_TORCH_THREADS, else torch's default)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.seeds} reference seeds, {args.threads} torch thread(s)")

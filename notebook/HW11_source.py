@@ -1095,7 +1095,7 @@ for family, tasks in fewshot_tasks.items():
 # control case show?
 
 # %% [markdown] role="answer" grade_id="q_fewshot" points=3
-# On `flip`, RL², PEARL and MAML all reach ≈ 0.95-0.99 after one unit versus ≈ 0.45 for the task-agnostic
+# On `flip`, RL², PEARL and MAML all reach ≈ 0.93-0.99 after one unit versus ≈ 0.45 for the task-agnostic
 # policy (paired differences of about +0.5 with intervals of ±0.06); RL² is already high in the first
 # episode because it identifies the sign within a few steps. On `target`, RL² (the provided model) beats the
 # agnostic policy by ≈ 0.23 after one episode and closes ≈ 87% of the gap to the oracle after two; PEARL
