@@ -19,7 +19,7 @@ from torch import Tensor
 
 from hw11_utils.checks_core import Case, Spy, attempt, close, fail, passed, rounded, visible_check, with_stand_ins
 from hw11_utils.checks_core import tensor as _t
-from hw11_utils.networks import GRUCore
+from hw11_utils.networks import LSTMCore
 from hw11_utils.rollouts import RolloutBatch, StepInput
 from hw11_utils.tasks import Task
 
@@ -158,11 +158,11 @@ def _encoded(rows: Tensor, spied: bool) -> Tensor:
 # --------------------------------------------------------------------------------------------------
 # rl2_policy_step
 # --------------------------------------------------------------------------------------------------
-def _rl2_core(hidden_size: int = 8) -> GRUCore:
-    """A seeded GRU core whose policy head is large enough for the hidden state to show in the logits."""
+def _rl2_core(hidden_size: int = 8) -> LSTMCore:
+    """A seeded LSTM core whose policy head is large enough for the hidden state to show in the logits."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        core = GRUCore(8, hidden_size, 2)
+        core = LSTMCore(8, hidden_size, 2)
         with torch.no_grad():
             core.policy_head.weight.normal_(0.0, 1.0)
     return core
@@ -175,7 +175,7 @@ def check_rl2_policy_step(fn: Callable[..., tuple]) -> bool:
     where environment 1 starts episode 2 (prev_done = 1: the state is NOT reset)."""
     name = "rl2_policy_step"
     core = _rl2_core()
-    carried = torch.full((1, 2, 8), 0.5)
+    carried = torch.full((1, 2, core.state_size), 0.5)
     for state in (None, carried):
         case = "start of a trial (state None)" if state is None else "hidden state carried, prev_done = (0, 1)"
         spy = Spy(inputs_stand_in)
@@ -202,12 +202,13 @@ def check_rl2_policy_step(fn: Callable[..., tuple]) -> bool:
                 "return the logits and the new hidden state",
             )
         logits, hidden = got
-        if tuple(logits.shape) != (2, 2) or tuple(hidden.shape) != (1, 2, 8):
+        if tuple(logits.shape) != (2, 2) or tuple(hidden.shape) != (1, 2, core.state_size):
             return fail(
                 name,
                 case,
-                f"expected shapes (2, 2) and (1, 2, 8), got {tuple(logits.shape)} and {tuple(hidden.shape)}",
-                "logits [N, A] and the GRU's hidden state [1, N, H]",
+                f"expected shapes (2, 2) and (1, 2, {core.state_size}), got {tuple(logits.shape)} and "
+                f"{tuple(hidden.shape)}",
+                "logits [N, A] and the new recurrent state [1, N, 2H] that core.step returns",
             )
         if state is not None and torch.allclose(logits[1], zero_logits[1], atol=1e-5):
             return fail(
@@ -226,7 +227,7 @@ def check_rl2_policy_step(fn: Callable[..., tuple]) -> bool:
                 name,
                 case,
                 f"expected logits {rounded(expected_logits)}, got {rounded(logits)}",
-                "one GRU step on x_t from the given state (step.state); return its logits and new hidden state",
+                "one LSTM step on x_t from the given state (step.state); return its logits and new hidden state",
             )
     return passed(name, "start of a trial and hidden state carried over prev_done = 1")
 
@@ -275,7 +276,7 @@ def _with(rows: Tensor, **columns: list) -> Tensor:
 @visible_check("rl2_trial_forward")
 def check_rl2_trial_forward(fn: Callable[..., tuple]) -> bool:
     """Visible check of ``rl2_trial_forward(core, batch)`` on one hand-written trial of 2 x 2 steps:
-    the result must equal one GRU pass over the 4 input vectors (the trial as ONE sequence)."""
+    the result must equal one LSTM pass over the 4 input vectors (the trial as ONE sequence)."""
     name = "rl2_trial_forward"
     case = "1 trial, 2 episodes of 2 steps"
     core = _rl2_core()
@@ -310,7 +311,7 @@ def check_rl2_trial_forward(fn: Callable[..., tuple]) -> bool:
             name,
             case,
             "episode 2 was run from a zero hidden state",
-            "the trial is ONE sequence of E * T steps: the GRU is not restarted at episode boundaries",
+            "the trial is ONE sequence of E * T steps: the LSTM is not restarted at episode boundaries",
         )
     mistakes = [
         (
@@ -333,7 +334,7 @@ def check_rl2_trial_forward(fn: Callable[..., tuple]) -> bool:
     ):
         hint = (
             "flatten the trial episode-major (step i = e * T + t); x_i holds the action and reward of step i - 1 "
-            "and d = 1 on the first step of episodes 2..E; one GRU pass over the whole sequence"
+            "and d = 1 on the first step of episodes 2..E; one LSTM pass over the whole sequence"
         )
         for wrong_rows, diagnosis in mistakes:
             if torch.allclose(got_logits, run(wrong_rows), atol=1e-5):
@@ -341,16 +342,16 @@ def check_rl2_trial_forward(fn: Callable[..., tuple]) -> bool:
         return fail(name, case, f"expected logits {rounded(expected_logits)}, got {rounded(logits)}", hint)
     if not logits.requires_grad:
         return fail(name, case, "the logits carry no gradient", "no torch.no_grad() inside: rl2_loss trains through it")
-    return passed(name, "one hand-written trial, one GRU pass")
+    return passed(name, "one hand-written trial, one LSTM pass")
 
 
 # --------------------------------------------------------------------------------------------------
 # rl2_loss
 # --------------------------------------------------------------------------------------------------
-def _rl2_constant_core() -> GRUCore:
-    """A core with all GRU weights 0, so h_t = 0 at every step: logits = policy bias (0, ln 3), i.e.
+def _rl2_constant_core() -> LSTMCore:
+    """A core with all LSTM weights 0, so c_t = h_t = 0 at every step: logits = policy bias (0, ln 3), i.e.
     pi = (1/4, 3/4), and V = value bias = 0.5 everywhere."""
-    core = GRUCore(8, 4, 2)
+    core = LSTMCore(8, 4, 2)
     with torch.no_grad():
         for parameter in core.parameters():
             parameter.zero_()
@@ -359,7 +360,7 @@ def _rl2_constant_core() -> GRUCore:
     return core
 
 
-def _constant_core_forward(core: GRUCore, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
+def _constant_core_forward(core: LSTMCore, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
     """Stand-in for ``rl2_trial_forward`` on the constant core: its exact outputs (the heads' biases)."""
     shape = tuple(batch.actions.shape)
     return core.policy_head.bias.expand(*shape, -1), core.value_head.bias.expand(*shape)

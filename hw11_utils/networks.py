@@ -7,7 +7,7 @@
   meta-gradient flows through the adaptation step.
 * :func:`stacked_forward` — run a module with K parameter dicts at once, one per batch entry
   (MAML's sampler runs every task with its own adapted parameters).
-* :class:`GRUCore` — the recurrent policy/value network of RL².
+* :class:`LSTMCore` — the recurrent policy/value network of RL².
 * :class:`TransitionEncoder` and :func:`transition_features` — the per-transition network of
   PEARL's context encoder (the student turns its output into a Gaussian factor).
 """
@@ -132,20 +132,25 @@ def stacked_forward(module: nn.Module, stacked_params: dict[str, Tensor], inputs
     return hidden.reshape(*inputs.shape[:-1], hidden.shape[-1])
 
 
-class GRUCore(nn.Module):
-    """Recurrent actor-critic: a one-layer GRU followed by a policy head and a value head.
+class LSTMCore(nn.Module):
+    """Recurrent actor-critic: a one-layer LSTM followed by a policy head and a value head.
 
-        h_t = GRU(g * x_t, h_{t-1}),   logits_t = W_pi h_t + b_pi,   V_t = w_V . h_t + b_V
+        (h_t, c_t) = LSTM(g * x_t, (h_{t-1}, c_{t-1})),   logits_t = W_pi h_t + b_pi,   V_t = w_V . h_t + b_V
 
     Args:
         input_dim: size of the per-step input x_t (for RL²: observation, one-hot previous action,
             previous reward and previous done flag).
-        hidden_size: size H of the hidden state.
+        hidden_size: size H of the LSTM's hidden state h (and of its cell state c).
         num_actions: number of discrete actions A.
         input_gain: fixed (not trained) per-feature factors g of the input, length ``input_dim``;
             ``None``: all ones. RL² on ``target`` amplifies the reward's column with it.
 
-    Hidden states have the shape of :class:`torch.nn.GRU`'s: [1, B, H]; ``None`` means zeros.
+    The recurrent state is h and c side by side in one tensor, [1, B, 2H] (``state_size`` = 2H), so that
+    it can be stored, cloned and compared like a single hidden state; ``None`` means zeros.
+
+    An LSTM rather than a GRU for speed: on a CPU, torch runs :class:`torch.nn.LSTM` with oneDNN's fused
+    kernels, and RL²'s homework training on flip took 66 s instead of 116 s with :class:`torch.nn.GRU`
+    (two threads, same config and seed; ``docs/RESULTS_LOG.md``).
     """
 
     def __init__(
@@ -159,32 +164,38 @@ class GRUCore(nn.Module):
         if gain.shape != (input_dim,):
             raise ValueError(f"input_gain must have {input_dim} entries, got shape {tuple(gain.shape)}")
         self.register_buffer("input_gain", gain.clone(), persistent=False)  # saved by save_rl2, not in state_dict
-        self.gru = nn.GRU(input_dim, hidden_size, batch_first=True)
+        self.lstm = nn.LSTM(input_dim, hidden_size, batch_first=True)
         self.policy_head = layer_init(nn.Linear(hidden_size, num_actions), gain=0.01)
         self.value_head = layer_init(nn.Linear(hidden_size, 1), gain=1.0)
 
+    @property
+    def state_size(self) -> int:
+        """Size of the recurrent state's last dimension: h and c, 2H."""
+        return 2 * self.hidden_size
+
     def forward(self, inputs: Tensor, h0: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Run the GRU over whole sequences.
+        """Run the LSTM over whole sequences.
 
         Args:
             inputs: float [B, L, input_dim].
-            h0: float [1, B, H] initial hidden state, or ``None`` for zeros.
+            h0: float [1, B, 2H] initial recurrent state (h and c side by side), or ``None`` for zeros.
 
         Returns:
-            logits [B, L, A], values [B, L], h_n [1, B, H] (hidden state after the last step).
+            logits [B, L, A], values [B, L], and the recurrent state after the last step [1, B, 2H].
         """
-        hidden, h_n = self.gru(inputs * self.input_gain, h0)
-        return self.policy_head(hidden), self.value_head(hidden).squeeze(-1), h_n
+        h_c = None if h0 is None else tuple(part.contiguous() for part in h0.chunk(2, dim=-1))
+        hidden, (h_n, c_n) = self.lstm(inputs * self.input_gain, h_c)
+        return self.policy_head(hidden), self.value_head(hidden).squeeze(-1), torch.cat([h_n, c_n], dim=-1)
 
     def step(self, inputs: Tensor, h: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
         """Advance by one time step (used while acting).
 
         Args:
             inputs: float [B, input_dim].
-            h: float [1, B, H], or ``None`` for zeros.
+            h: float [1, B, 2H] recurrent state (h and c side by side), or ``None`` for zeros.
 
         Returns:
-            logits [B, A], values [B], new hidden state [1, B, H].
+            logits [B, A], values [B], new recurrent state [1, B, 2H].
         """
         logits, values, h = self.forward(inputs.unsqueeze(1), h)
         return logits.squeeze(1), values.squeeze(1), h

@@ -525,19 +525,20 @@ if todos_done(globals(), "train_maml", doing="the meta-gradient experiment"):
 # ## 3. RL²: a recurrent policy as the learning algorithm
 #
 # RL² (Duan et al., 2016; Wang et al., 2016) gives a recurrent policy everything it needs to learn
-# *inside its hidden state*. At every step the GRU sees
+# *inside its hidden state*. At every step the recurrent network (here an LSTM) sees
 # $$x_t = \big[\,s_t,\ \mathrm{onehot}(a_{t-1}),\ r_{t-1},\ d_{t-1}\,\big],$$
 # that is, the observation plus the previous action, the previous reward, and an "episode just
 # ended" flag.
 #
-# A **trial** is $E$ consecutive episodes of the *same* task. The hidden state $h_t$ is **carried
+# A **trial** is $E$ consecutive episodes of the *same* task. The hidden state (for an LSTM the pair
+# $(h_t, c_t)$, which the given network keeps side by side in one tensor) is **carried
 # across the episode boundaries** of a trial; that is how what the agent learned in episode 1 helps in
 # episode 2. It is **reset to zero between trials**, because a new trial is a new task.
 #
 # The policy is trained with PPO to maximise the return of the whole trial,
 # $\mathbb{E}\big[\sum_{e=1}^{E}\sum_{t} r^{(e)}_t\big]$, so it is rewarded for exploring early if
 # that pays off later. At meta-test time there are no gradient steps at all: adaptation is just
-# running the GRU forward.
+# running the LSTM forward.
 #
 # The sampler in `hw11_utils.rollouts` calls a *policy function* once per time step with a
 # `StepInput`: the observation, the previous action, reward and done flag, and `state`, which is
@@ -545,7 +546,7 @@ if todos_done(globals(), "train_maml", doing="the meta-gradient experiment"):
 # policy does with its state across episode boundaries is up to you.
 #
 # On `target` the task shows only in how the reward changes from step to step, by a few hundredths.
-# The given network can amplify the reward entry of $x_t$ before the GRU (`RL2Config.reward_input_gain`,
+# The given network can amplify the reward entry of $x_t$ before the LSTM (`RL2Config.reward_input_gain`,
 # a fixed factor inside `make_rl2_core`'s network; your `rl2_inputs` stays as specified): the provided
 # `target` checkpoint uses 10, and without it RL² did not learn to use the reward at all.
 

@@ -1,4 +1,4 @@
-"""Tests of hw11_utils.networks: MLP, functional parameters, GRUCore, TransitionEncoder."""
+"""Tests of hw11_utils.networks: MLP, functional parameters, LSTMCore, TransitionEncoder."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ from torch import nn
 
 from hw11_utils.networks import (
     MLP,
-    GRUCore,
+    LSTMCore,
     TransitionEncoder,
     functional_forward,
     param_dict,
@@ -116,17 +116,17 @@ def test_stacked_forward_falls_back_to_vmap_for_other_modules():
                                   atol=1e-6)
 
 
-def test_gru_core_shapes():
-    core = GRUCore(input_dim=7, hidden_size=16, num_actions=2)
+def test_lstm_core_shapes():
+    core = LSTMCore(input_dim=7, hidden_size=16, num_actions=2)
     logits, values, h = core(torch.randn(3, 5, 7))
-    assert logits.shape == (3, 5, 2) and values.shape == (3, 5) and h.shape == (1, 3, 16)
+    assert logits.shape == (3, 5, 2) and values.shape == (3, 5) and h.shape == (1, 3, 32)
     logits, values, h = core.step(torch.randn(3, 7), h)
-    assert logits.shape == (3, 2) and values.shape == (3,) and h.shape == (1, 3, 16)
+    assert logits.shape == (3, 2) and values.shape == (3,) and h.shape == (1, 3, 32)
 
 
-def test_gru_stepping_equals_sequence_forward():
-    core = GRUCore(input_dim=7, hidden_size=16, num_actions=2)
-    inputs, h0 = torch.randn(3, 6, 7), torch.randn(1, 3, 16)
+def test_lstm_stepping_equals_sequence_forward():
+    core = LSTMCore(input_dim=7, hidden_size=16, num_actions=2)
+    inputs, h0 = torch.randn(3, 6, 7), torch.randn(1, 3, 32)
     for start in (None, h0):
         seq_logits, seq_values, seq_h = core(inputs, start)
         h, step_logits, step_values = start, [], []
@@ -139,21 +139,21 @@ def test_gru_stepping_equals_sequence_forward():
         torch.testing.assert_close(h, seq_h)
 
 
-def test_gru_input_gain_must_match_the_input_size():
+def test_lstm_input_gain_must_match_the_input_size():
     with pytest.raises(ValueError, match="input_gain must have 7 entries"):
-        GRUCore(input_dim=7, hidden_size=16, num_actions=2, input_gain=[1.0] * 6)
+        LSTMCore(input_dim=7, hidden_size=16, num_actions=2, input_gain=[1.0] * 6)
 
 
-def test_gru_hidden_state_matters():
-    core = GRUCore(input_dim=7, hidden_size=16, num_actions=2)
+def test_lstm_hidden_state_matters():
+    core = LSTMCore(input_dim=7, hidden_size=16, num_actions=2)
     x = torch.randn(3, 7)
     _, values_zero, _ = core.step(x, None)
-    _, values_other, _ = core.step(x, torch.ones(1, 3, 16))
+    _, values_other, _ = core.step(x, torch.ones(1, 3, 32))
     assert not torch.allclose(values_zero, values_other)
 
 
-def test_gru_core_functional_forward():
-    core = GRUCore(input_dim=7, hidden_size=16, num_actions=2)
+def test_lstm_core_functional_forward():
+    core = LSTMCore(input_dim=7, hidden_size=16, num_actions=2)
     inputs = torch.randn(2, 4, 7)
     logits, values, h = functional_forward(core, param_dict(core), inputs)
     torch.testing.assert_close(logits, core(inputs)[0])

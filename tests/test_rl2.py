@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw11_utils.networks import GRUCore
+from hw11_utils.networks import LSTMCore
 from hw11_utils.rollouts import StepInput, sample_rollouts
 from hw11_utils.tasks import Task, meta_test_tasks
 from solutions import rl2
@@ -25,7 +25,7 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "hw11_utils" / "checkpoints"
 HIDDEN = 16
 
 
-def _core(seed: int = 0) -> GRUCore:
+def _core(seed: int = 0) -> LSTMCore:
     """A small RL² core whose policy head is large enough for the hidden state to show in the logits."""
     torch.manual_seed(seed)
     core = make_rl2_core(HIDDEN)
@@ -34,7 +34,7 @@ def _core(seed: int = 0) -> GRUCore:
     return core
 
 
-def _recording_policy(core: GRUCore, record: list):
+def _recording_policy(core: LSTMCore, record: list):
     """rl2_policy_step, also recording (step, logits, new hidden) of every call."""
 
     def policy_fn(step: StepInput):
@@ -57,7 +57,7 @@ def _step_input(num_envs: int, prev_done: float, state, seed: int = 0) -> StepIn
     )
 
 
-def _per_episode_reset_forward(core: GRUCore, batch) -> torch.Tensor:
+def _per_episode_reset_forward(core: LSTMCore, batch) -> torch.Tensor:
     """The typical mistake, written out: every episode run as its own sequence from a zero state."""
     num_tasks, num_episodes, horizon = batch.actions.shape
     logits = []
@@ -100,14 +100,14 @@ def test_rl2_inputs_shape_order_and_one_hot():
 
 def test_policy_step_keeps_hidden_state_when_a_new_episode_starts():
     core = _core()
-    hidden = 0.5 * torch.randn(1, 3, HIDDEN, generator=torch.Generator().manual_seed(1))
+    hidden = 0.5 * torch.randn(1, 3, 2 * HIDDEN, generator=torch.Generator().manual_seed(1))
     step = _step_input(3, prev_done=1.0, state=hidden)
     with torch.no_grad():
         logits, new_hidden = rl2_policy_step(core, step)
         inputs = rl2_inputs(step.obs, step.prev_action, step.prev_reward, step.prev_done, 2)
         expected_logits, _, expected_hidden = core.step(inputs, hidden)
         reset_logits, _, _ = core.step(inputs, None)
-    assert logits.shape == (3, 2) and new_hidden.shape == (1, 3, HIDDEN)
+    assert logits.shape == (3, 2) and new_hidden.shape == (1, 3, 2 * HIDDEN)
     assert not torch.allclose(expected_logits, reset_logits, atol=1e-3), "test is blind: state does not matter"
     torch.testing.assert_close(
         logits, expected_logits, atol=1e-6, rtol=0,
@@ -122,9 +122,9 @@ def test_policy_step_starts_from_zeros_when_state_is_none():
     with torch.no_grad():
         logits, hidden = rl2_policy_step(core, step)
         inputs = rl2_inputs(step.obs, step.prev_action, step.prev_reward, step.prev_done, 2)
-        expected_logits, _, _ = core.step(inputs, torch.zeros(1, 4, HIDDEN))
+        expected_logits, _, _ = core.step(inputs, torch.zeros(1, 4, 2 * HIDDEN))
     torch.testing.assert_close(logits, expected_logits, atol=1e-6, rtol=0)
-    assert hidden.shape == (1, 4, HIDDEN)
+    assert hidden.shape == (1, 4, 2 * HIDDEN)
 
 
 def test_sampler_carries_hidden_state_into_episode_two():
@@ -167,7 +167,7 @@ def test_trial_forward_equals_stepping_the_policy_through_the_trial():
     tasks = meta_test_tasks("target", n=5)
     batch = sample_rollouts(_recording_policy(core, record), tasks, num_episodes, horizon, seed=1, carry_state=True)
     assert (batch.masks == 0).any(), "the test should include frozen steps after a fall"
-    # every step of episodes 1..E-1 is run (frozen ones too: they feed the GRU); the sampler may stop
+    # every step of episodes 1..E-1 is run (frozen ones too: they feed the LSTM); the sampler may stop
     # the last episode once every pole is down, since nothing after it can matter
     steps_run = len(record)
     assert (num_episodes - 1) * horizon < steps_run <= num_episodes * horizon
@@ -222,7 +222,7 @@ def test_rl2_loss_value_and_gradient():
     assert loss.shape == ()
     torch.testing.assert_close(loss.detach(), expected, atol=1e-5, rtol=1e-5)
     loss.backward()
-    assert core.gru.weight_hh_l0.grad is not None and core.gru.weight_hh_l0.grad.abs().sum() > 0
+    assert core.lstm.weight_hh_l0.grad is not None and core.lstm.weight_hh_l0.grad.abs().sum() > 0
 
 
 # ------------------------------------------------------------------ training and checkpoints
