@@ -112,8 +112,8 @@ FIGURES_DIR = os.environ.get("HW11_FIGURES_DIR")  # if set, every figure is also
 NUM_EVAL_TASKS = 20 if QUICK else 200  # held-out tasks per evaluation
 torch.manual_seed(0)
 # CPU threads: torch's default (one per core) unless HW11_TORCH_THREADS is set. On a 2-core CPU the default ran
-# this notebook in 281-289 s, one thread in 315-321 s; the count changes trained numbers slightly (the provided
-# models were trained on one thread).
+# this notebook in 200 s (one thread took 9-14% longer with the earlier GRU version of RL²); the count changes
+# trained numbers slightly (the provided models were trained on one thread).
 if device.type == "cpu" and os.environ.get("HW11_TORCH_THREADS"):
     torch.set_num_threads(int(os.environ["HW11_TORCH_THREADS"]))
 
