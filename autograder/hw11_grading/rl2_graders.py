@@ -157,7 +157,7 @@ def _step(seed: int, num_envs: int, prev_done: Tensor, state: Any) -> StepInput:
     )
 
 
-def _check_step_output(where: str, got: Any, num_envs: int) -> tuple[Tensor, Tensor]:
+def _check_step_output(where: str, got: Any, num_envs: int, state_size: int) -> tuple[Tensor, Tensor]:
     assert isinstance(got, (tuple, list)) and len(got) == 2, (
         f"{where}: expected a tuple (logits [N, A], hidden [1, N, 2H]), got {type(got).__name__}"
     )
@@ -166,8 +166,8 @@ def _check_step_output(where: str, got: Any, num_envs: int) -> tuple[Tensor, Ten
         f"{where}: expected logits of shape ({num_envs}, 2), got "
         + (str(tuple(logits.shape)) if isinstance(logits, Tensor) else type(logits).__name__)
     )
-    assert isinstance(hidden, Tensor) and tuple(hidden.shape) == (1, num_envs, 2 * HIDDEN), (
-        f"{where}: expected the new recurrent state of shape (1, {num_envs}, {2 * HIDDEN}) ([1, N, 2H], as core.step "
+    assert isinstance(hidden, Tensor) and tuple(hidden.shape) == (1, num_envs, state_size), (
+        f"{where}: expected the new recurrent state of shape (1, {num_envs}, {state_size}) ([1, N, 2H], as core.step "
         "returns it), got "
         + (str(tuple(hidden.shape)) if isinstance(hidden, Tensor) else type(hidden).__name__)
     )
@@ -186,7 +186,7 @@ def rl2_policy_step(student_fn: Callable[..., tuple]) -> None:
     fn = student_function("rl2_policy_step", student_fn)
     core = grading_core(1)
     generator = torch.Generator().manual_seed(2)
-    carried = 0.8 * torch.randn(1, 6, 2 * HIDDEN, generator=generator).tanh()
+    carried = 0.8 * torch.randn(1, 6, core.state_size, generator=generator).tanh()
     cases = (
         ("start of a trial: state None, prev_done 0", torch.zeros(6), None),
         ("middle of an episode: state given, prev_done 0", torch.zeros(6), carried),
@@ -199,7 +199,7 @@ def rl2_policy_step(student_fn: Callable[..., tuple]) -> None:
         with torch.no_grad():
             expected_logits, expected_hidden = rl2.rl2_policy_step(core, step)
             got = fn(core, step, case=name)
-        logits, hidden = _check_step_output(where, got, 6)
+        logits, hidden = _check_step_output(where, got, 6, core.state_size)
         if state is not None and prev_done.sum() > 0:
             with torch.no_grad():
                 reset_logits, _ = rl2.rl2_policy_step(core, dataclasses.replace(step, state=None))
